@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+//
+// Tanba — distributed fingerprint identification (AFIS/ABIS).
+//
+// Module map (data flows downward only):
+//   TanbaCore        domain model and template formats; no platform code
+//   TanbaImaging     image decoding (PNG/TIFF/BMP/PGM/JPEG/WSQ), enhancement, minutiae extraction (libfprint)
+//   TanbaMatch       cylinder encoding, SIMD comparator, gallery shards and 1:N search
+//   TanbaSynth       synthetic fingerprint images and template-level galleries
+//   TanbaEvaluation  the FVC accuracy protocol and benchmarks
+//   tanba            the one command-line program
+// C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
+import PackageDescription
+
+let package = Package(
+    name: "Tanba",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tanba", targets: ["tanba"]),
+        .library(name: "TanbaCore", targets: ["TanbaCore"]),
+        .library(name: "TanbaImaging", targets: ["TanbaImaging"]),
+        .library(name: "TanbaMatch", targets: ["TanbaMatch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: System libraries
+        .systemLibrary(name: "CNNG", path: "Sources/CNNG"),
+        .systemLibrary(name: "CFPrint", path: "Sources/CFPrint", pkgConfig: "libfprint-2",
+                       providers: [.apt(["libfprint-2-dev", "libglib2.0-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CImageLibs", path: "Sources/CImageLibs",
+                       providers: [.apt(["libpng-dev", "libtiff-dev", "libturbojpeg0-dev"])]),
+
+        // MARK: Small C shims
+        .target(name: "CTanbaFPrint", dependencies: ["CFPrint"], path: "Sources/CTanbaFPrint"),
+        .target(name: "CTanbaImageCodecs", dependencies: ["CImageLibs"], path: "Sources/CTanbaImageCodecs"),
+        .target(name: "CTanbaKernels", path: "Sources/CTanbaKernels",
+                cSettings: [.unsafeFlags(["-O3"])]),
+
+        // MARK: Swift modules
+        .target(name: "TanbaCore"),
+        .target(name: "TanbaImaging", dependencies: ["TanbaCore", "CTanbaFPrint", "CTanbaImageCodecs"]),
+        .target(name: "TanbaMatch", dependencies: ["TanbaCore", "CTanbaKernels"]),
+        .target(name: "TanbaSynth", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch"]),
+        .target(name: "TanbaEvaluation", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth"]),
+        .executableTarget(name: "tanba", dependencies: [
+            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // MARK: Tests (one target per module)
+        .testTarget(name: "TanbaCoreTests", dependencies: ["TanbaCore"]),
+        .testTarget(name: "TanbaImagingTests", dependencies: ["TanbaImaging"]),
+        .testTarget(name: "TanbaMatchTests", dependencies: ["TanbaMatch", "TanbaSynth"]),
+        .testTarget(name: "TanbaSynthTests", dependencies: ["TanbaSynth"]),
+        .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaEvaluation"]),
+    ]
+)

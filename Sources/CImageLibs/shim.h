@@ -1,0 +1,3 @@
+#include <png.h>
+#include <tiffio.h>
+#include <turbojpeg.h>

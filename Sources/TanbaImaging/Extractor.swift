@@ -1,0 +1,2 @@
+import CTanbaFPrint
+import TanbaCore
