@@ -46,16 +46,17 @@ let package = Package(
         .target(name: "TanbaMatch", dependencies: ["TanbaCore", "CTanbaKernels"]),
         .target(name: "TanbaSynth", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch"]),
         .target(name: "TanbaEvaluation", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth"]),
+        .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
             "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // MARK: Tests (one target per module)
-        .testTarget(name: "TanbaCoreTests", dependencies: ["TanbaCore"]),
-        .testTarget(name: "TanbaImagingTests", dependencies: ["TanbaImaging"]),
-        .testTarget(name: "TanbaMatchTests", dependencies: ["TanbaMatch", "TanbaSynth"]),
-        .testTarget(name: "TanbaSynthTests", dependencies: ["TanbaSynth"]),
-        .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaEvaluation"]),
+        .testTarget(name: "TanbaCoreTests", dependencies: ["TanbaTestSupport", "TanbaCore"]),
+        .testTarget(name: "TanbaImagingTests", dependencies: ["TanbaTestSupport", "TanbaImaging"]),
+        .testTarget(name: "TanbaMatchTests", dependencies: ["TanbaTestSupport", "TanbaMatch", "TanbaSynth"]),
+        .testTarget(name: "TanbaSynthTests", dependencies: ["TanbaTestSupport", "TanbaSynth"]),
+        .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
     ]
 )
