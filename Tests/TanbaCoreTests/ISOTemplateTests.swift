@@ -84,7 +84,7 @@ import Testing
 
     @Test func reportsWhatAndWhereForBadFields() {
         var position = Fixtures.iso
-        position[24] = 11   // finger position 11 is not in ISO 19794-2:2005 table 5
+        position[24] = 11   // not a finger position code of ISO 19794-2:2005 (0...10)
         #expect(throws: TemplateFormatError.valueOutOfRange(field: "view 0 finger position", value: 11, offset: 24)) {
             try TemplateCodec.decode(position)
         }

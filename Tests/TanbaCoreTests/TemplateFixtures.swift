@@ -1,7 +1,8 @@
 @testable import TanbaCore
 
-/// Hand-built records, written field by field so each byte can be checked against the
-/// standards (ISO/IEC 19794-2:2005 clause 7, ANSI INCITS 378-2004 clause 6).
+/// Hand-built records, written field by field in the order the standards define them
+/// (ISO/IEC 19794-2:2005 and ANSI INCITS 378-2004 finger minutiae records), so that each
+/// byte can be checked against the text.
 enum Fixtures {
     // MARK: ISO/IEC 19794-2:2005
 

@@ -1,6 +1,6 @@
-/// Byte order of a binary layout. ISO/IEC 19794-2 and ANSI INCITS 378 are big-endian
-/// ("most significant byte first", clause 7.1 of both); the native format is little-endian
-/// because every machine Tanba runs on is.
+/// Byte order of a binary layout. ISO/IEC 19794-2 and ANSI INCITS 378 store every multi-byte
+/// field most significant byte first; the native format is little-endian because every
+/// machine Tanba runs on is.
 enum ByteOrder: Sendable {
     case bigEndian, littleEndian
 }

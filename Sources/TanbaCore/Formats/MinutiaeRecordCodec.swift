@@ -14,7 +14,7 @@
 /// | reserved (1)                    | 0                    | 0                               |
 /// | header size                     | 24                   | 26, or 30 with the long length  |
 ///
-/// Each finger view (ISO 19794-2:2005 clause 7.4, ANSI 378 clause 6.5): finger position (1),
+/// Each finger view, in both standards: finger position (1),
 /// view number (high nibble) + impression type (low nibble) (1), finger quality (1),
 /// minutia count (1); then six bytes per minutia — type (2 bits) + x (14 bits),
 /// reserved (2 bits) + y (14 bits), angle (1), quality (1); then a 2-byte extended data
@@ -26,8 +26,6 @@
 enum MinutiaeRecordCodec {
     enum Dialect: Sendable {
         case iso, ansi
-
-        var name: String { self == .iso ? "ISO/IEC 19794-2:2005" : "ANSI INCITS 378-2004" }
     }
 
     static let magic: [UInt8] = [0x46, 0x4D, 0x52, 0x00]      // "FMR\0"
@@ -95,7 +93,7 @@ enum MinutiaeRecordCodec {
                                  productOwner: productOwner, productType: productType)
     }
 
-    static func expectMagicAndVersion(_ reader: inout ByteReader) throws(TemplateFormatError) {
+    private static func expectMagicAndVersion(_ reader: inout ByteReader) throws(TemplateFormatError) {
         let foundMagic = try reader.raw(magic.count)
         guard foundMagic == magic else { throw .badMagic(found: foundMagic) }
         let versionOffset = reader.offset
@@ -166,7 +164,10 @@ enum MinutiaeRecordCodec {
                                     angle: angle, kind: kind, quality: minutiaQuality))
         }
 
-        // Extended data (ISO 7.5 / ANSI 6.6): skipped, bounded by the record length.
+        // Extended data block: skipped whole, bounded by the record length. Its areas are not
+        // walked because implementations disagree on whether an area's length counts its own
+        // 4-byte header (the SourceAFIS test templates' one area only fits if it does;
+        // FingerprintIO's reader assumes it does not), whereas the block length is unambiguous.
         let extendedLength = Int(try reader.u16())
         try reader.skip(extendedLength)
 

@@ -44,7 +44,7 @@ enum NativeTemplateCodec {
         guard foundMagic == magic else { throw .badMagic(found: foundMagic) }
         let foundVersion = try reader.u8()
         guard foundVersion == version else { throw .unsupportedVersion(found: [foundVersion], offset: magic.count) }
-        try reader.require(headerSize - magic.count - 1 + checksumSize)
+        try reader.require(headerSize + checksumSize - reader.offset)   // rest of header + CRC
 
         let bodyEnd = bytes.count - checksumSize
         var trailer = ByteReader(bytes, order: .littleEndian)
