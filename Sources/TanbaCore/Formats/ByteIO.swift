@@ -55,6 +55,7 @@ struct ByteReader {
     }
 
     mutating func u32() throws(TemplateFormatError) -> UInt32 {
+        try require(4)   // so that a cut field is reported at its start
         let a = UInt32(try u16()), b = UInt32(try u16())
         return order == .bigEndian ? a << 16 | b : b << 16 | a
     }
