@@ -36,9 +36,12 @@ let package = Package(
 
         // MARK: Small C shims
         .target(name: "CTanbaFPrint", dependencies: ["CFPrint"], path: "Sources/CTanbaFPrint"),
-        .target(name: "CTanbaImageCodecs", dependencies: ["CImageLibs"], path: "Sources/CTanbaImageCodecs"),
+        // A C target does not inherit a system library's module-map `link` lines, so the
+        // libraries are named again here.
+        .target(name: "CTanbaImageCodecs", dependencies: ["CImageLibs"], path: "Sources/CTanbaImageCodecs",
+                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("tiff"), .linkedLibrary("turbojpeg")]),
         .target(name: "CTanbaKernels", path: "Sources/CTanbaKernels",
-                cSettings: [.unsafeFlags(["-O3"])]),
+                cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
         // MARK: Swift modules
         .target(name: "TanbaCore"),

@@ -1,2 +1,0 @@
-import CTanbaFPrint
-import TanbaCore
