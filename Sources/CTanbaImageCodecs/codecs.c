@@ -1,2 +1,0 @@
-#include "tanba_codecs.h"
-int tanba_codecs_version(void) { return 1; }
