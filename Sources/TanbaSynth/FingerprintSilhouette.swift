@@ -37,15 +37,15 @@ struct FingerprintSilhouette: Sendable, Equatable {
     @inline(__always)
     func contains(_ x: Double, _ y: Double) -> Bool { radius(x, y) <= 1 }
 
-    /// A realistic fingertip outline for a plain impression at 500 dpi (about 13–17 mm wide
-    /// and 18–23 mm tall), shrunk when needed to leave `margin` pixels inside the canvas.
+    /// A realistic fingertip outline for a plain impression at 500 dpi (about 13.5–18 mm wide
+    /// and 16–24 mm tall), shrunk when needed to leave `margin` pixels inside the canvas.
     static func sample(canvasWidth: Int, canvasHeight: Int, margin: Double,
                        using rng: inout SeededGenerator) -> FingerprintSilhouette {
-        var a1 = rng.uniform(125, 165)
+        var a1 = rng.uniform(135, 172)
         var a2 = a1 * rng.uniform(0.92, 1.08)
-        var b1 = rng.uniform(120, 165)
-        var c = rng.uniform(50, 110)
-        var b2 = rng.uniform(120, 170)
+        var b1 = rng.uniform(130, 175)
+        var c = rng.uniform(60, 120)
+        var b2 = rng.uniform(130, 180)
         let fitX = (Double(canvasWidth) - 2 * margin) / (a1 + a2)
         let fitY = (Double(canvasHeight) - 2 * margin) / (b1 + c + b2)
         let scale = min(1, fitX, fitY)

@@ -90,8 +90,8 @@ struct OrientationModel: Sendable {
             let side: Double = fingerprintClass == .rightLoop ? -1 : 1
             let core = SingularPoint(kind: .core, x: cx + side * rng.uniform(-0.02, 0.1) * w,
                                      y: cy + rng.uniform(-0.1, 0.05) * h)
-            points = [core, SingularPoint(kind: .delta, x: core.x + side * rng.uniform(0.26, 0.42) * w,
-                                          y: core.y + rng.uniform(0.24, 0.36) * h)]
+            points = [core, SingularPoint(kind: .delta, x: core.x + side * rng.uniform(0.3, 0.46) * w,
+                                          y: core.y + rng.uniform(0.2, 0.32) * h)]
         case .whorl:
             let x0 = cx + rng.uniform(-0.05, 0.05) * w, y0 = cy + rng.uniform(-0.06, 0.04) * h
             let half = rng.uniform(0.03, 0.08) * h

@@ -18,7 +18,7 @@ struct RidgeDensityMap: Sendable {
     /// Low-frequency undulation: (kx, ky, phase, relative amplitude).
     var waves: [(Double, Double, Double, Double)]
 
-    static let periodRange: ClosedRange<Double> = 7.5...11.5
+    static let periodRange: ClosedRange<Double> = 7...11.5
 
     func period(_ x: Double, _ y: Double) -> Double {
         var shrink = topShrink * smoothstep((topY - y) / transition)
@@ -52,7 +52,7 @@ struct RidgeDensityMap: Sendable {
             let k = 2 * Double.pi / wavelength
             waves.append((k * cos(direction), k * sin(direction), rng.uniform(0, 2 * Double.pi), rng.uniform(0.01, 0.03)))
         }
-        return RidgeDensityMap(basePeriod: rng.uniform(9.0, 10.6),
+        return RidgeDensityMap(basePeriod: rng.uniform(8.5, 9.9),
                                topShrink: rng.uniform(0.06, 0.14), bottomShrink: rng.uniform(0.04, 0.1),
                                edgeShrink: rng.uniform(0.03, 0.08),
                                topY: topY, bottomY: bottomY, transition: rng.uniform(60, 110),

@@ -20,8 +20,14 @@ struct RidgeGrowth {
     /// binary ridges; below about 1.3 the pattern fades instead of spreading.
     var gain: Float = 2.0
     /// A block counts as changed when one of its pixels moved by more than this.
-    var tolerance: Float = 0.02
-    var maxIterations = 120
+    var tolerance: Float = 0.01
+    /// Passes after the area is filled. The pattern never freezes completely (ridge edges
+    /// and minutiae keep creeping, like defects in any pattern-forming system), but after a
+    /// few passes the ridges are clean and further passes change little.
+    var settlingPasses = 16
+    var maxIterations = 150
+    /// The area may count as filled once this fraction of its pixels carries a pattern (|v| ≥ 0.1).
+    static let filledFraction = 0.9
 
     static let block = 16
 
@@ -45,6 +51,11 @@ struct RidgeGrowth {
         let bh = (height + Self.block - 1) / Self.block
         var changed = [Bool](repeating: false, count: bw * bh)
         var active = changed
+        // Saturated pixels per block, kept current for the blocks filtered in each pass.
+        var saturated = [Int](repeating: 0, count: bw * bh)
+        let areaPixels = kernelIndex.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+        var history: [Double] = []
+        var passesLeft = maxIterations
 
         // Seeds: small discs of "ridge", so the first passes already carry a real signal.
         for s in seeds {
@@ -63,7 +74,7 @@ struct RidgeGrowth {
             scratch.withUnsafeMutableBufferPointer { tmp in
                 kernelIndex.withUnsafeBufferPointer { kidx in
                     bank.coefficients.withUnsafeBufferPointer { kernels in
-                        while iterations < maxIterations {
+                        while iterations < maxIterations && passesLeft > 0 {
                             // A block must be refiltered if anything within one block changed.
                             var any = false
                             for by in 0..<bh {
@@ -80,11 +91,20 @@ struct RidgeGrowth {
                             }
                             if !any { break }
                             iterations += 1
+                            passesLeft -= 1
                             // Jacobi step: filter every active block from `img` into `tmp`...
                             for b in 0..<(bw * bh) where active[b] {
-                                changed[b] = filterBlock(b % bw, b / bw, width: width, height: height, stride: stride,
-                                                         source: img, target: tmp, kernelIndex: kidx, kernels: kernels,
-                                                         clip: true)
+                                (changed[b], saturated[b]) = filterBlock(
+                                    b % bw, b / bw, width: width, height: height, stride: stride,
+                                    source: img, target: tmp, kernelIndex: kidx, kernels: kernels, clip: true)
+                            }
+                            // Filled: most of the area carries a pattern and the front has stopped
+                            // advancing (a few percent, the zero crossings, always stay near 0).
+                            let filled = Double(saturated.reduce(0, +)) / Double(max(1, areaPixels))
+                            history.append(filled)
+                            if passesLeft > settlingPasses, filled >= Self.filledFraction,
+                               history.count > 5, filled - history[history.count - 6] < 0.002 {
+                                passesLeft = settlingPasses
                             }
                             // ...then copy the new values back, so every block read the old image.
                             for b in 0..<(bw * bh) where active[b] {
@@ -109,41 +129,57 @@ struct RidgeGrowth {
         return (ridges, iterations)
     }
 
-    /// Filters one block; returns whether any pixel moved by more than `tolerance`.
+    /// Filters one block; returns whether any pixel moved by more than `tolerance`, and how
+    /// many of its pixels are saturated.
     @inline(__always)
     private func filterBlock(_ bx: Int, _ by: Int, width: Int, height: Int, stride: Int,
                              source: UnsafeMutableBufferPointer<Float>, target: UnsafeMutableBufferPointer<Float>,
                              kernelIndex: UnsafeBufferPointer<Int32>, kernels: UnsafeBufferPointer<Float>,
-                             clip: Bool) -> Bool {
+                             clip: Bool) -> (changed: Bool, saturated: Int) {
         let r = GaborFilterBank.radius
         let rows = GaborFilterBank.rows
-        let src = UnsafeRawPointer(source.baseAddress!)
-        let ker = UnsafeRawPointer(kernels.baseAddress!)
-        let rowBytes = stride * MemoryLayout<Float>.stride
-        let kernelRowBytes = GaborFilterBank.rowStride * MemoryLayout<Float>.stride
-        let kernelBytes = GaborFilterBank.kernelSize * MemoryLayout<Float>.stride
+        let src = UnsafePointer(source.baseAddress!)
+        let ker = kernels.baseAddress!
+        let kernelRow = GaborFilterBank.rowStride
         var moved: Float = 0
+        var saturated = 0
         for y in (by * Self.block)..<min(height, (by + 1) * Self.block) {
             for x in (bx * Self.block)..<min(width, (bx + 1) * Self.block) {
                 let k = Int(kernelIndex[y * width + x])
                 let at = (y + r) * stride + x + r
                 guard k >= 0 else { target[at] = 0; continue }
-                // The window's top-left corner in the padded image is (x, y).
-                var s = src + (y * stride + x) * MemoryLayout<Float>.stride
-                var w = ker + k * kernelBytes
-                var acc = SIMD16<Float>()
+                // The window's top-left corner in the padded image is (x, y). Eight scalar
+                // accumulators, one per lane of two 4-wide vectors: the optimiser turns them
+                // into SIMD multiply-adds, and unlike SIMD types they stay fast in debug builds.
+                var s = src + y * stride + x
+                var w = ker + k * GaborFilterBank.kernelSize
+                var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
+                var a4: Float = 0, a5: Float = 0, a6: Float = 0, a7: Float = 0
                 for _ in 0..<rows {
-                    acc += s.loadUnaligned(as: SIMD16<Float>.self) * w.loadUnaligned(as: SIMD16<Float>.self)
-                    s += rowBytes
-                    w += kernelRowBytes
+                    var c = 0
+                    while c < kernelRow {
+                        a0 += w[c] * s[c]
+                        a1 += w[c + 1] * s[c + 1]
+                        a2 += w[c + 2] * s[c + 2]
+                        a3 += w[c + 3] * s[c + 3]
+                        a4 += w[c + 4] * s[c + 4]
+                        a5 += w[c + 5] * s[c + 5]
+                        a6 += w[c + 6] * s[c + 6]
+                        a7 += w[c + 7] * s[c + 7]
+                        c += 8
+                    }
+                    s += stride
+                    w += kernelRow
                 }
-                var v = acc.sum()
+                let acc = ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))
+                var v = acc
                 if clip { v = min(1, max(-1, gain * v)) }
                 moved = max(moved, abs(v - source[at]))
+                if abs(v) >= 0.1 { saturated += 1 }
                 target[at] = v
             }
         }
-        return moved > tolerance
+        return (moved > tolerance, saturated)
     }
 
     @inline(__always)

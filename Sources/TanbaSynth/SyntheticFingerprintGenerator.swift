@@ -14,7 +14,7 @@ import TanbaCore
 public struct SyntheticFingerprintGenerator: Sendable {
     public struct Options: Sendable, Hashable {
         /// Canvas of the master (the whole fingertip). The outline is sampled at a realistic
-        /// size (about 250–330 × 350–450 px) and shrunk when the canvas is smaller.
+        /// size (about 270–350 × 320–480 px) and shrunk when the canvas is smaller.
         public var masterWidth: Int
         public var masterHeight: Int
         /// Default image size and degradations of impressions.
@@ -41,5 +41,14 @@ public struct SyntheticFingerprintGenerator: Sendable {
     public func master(finger: Int, class fingerprintClass: FingerprintClass? = nil) -> MasterFingerprint {
         MasterFingerprint(seed: SeededGenerator.mix(seed, UInt64(bitPattern: Int64(finger))),
                           width: options.masterWidth, height: options.masterHeight, forcedClass: fingerprintClass)
+    }
+
+    /// Impression number `index` of `master` (any integer; each is a different placement,
+    /// distortion, skin condition and noise). `options` overrides the generator's defaults.
+    public func impression(of master: MasterFingerprint, index: Int, options: ImpressionOptions? = nil) -> FingerprintImage {
+        let o = options ?? self.options.impression
+        var rng = SeededGenerator(seed: master.seed, stream: UInt64(bitPattern: Int64(index)))
+        let parameters = ImpressionParameters.sample(for: master, difficulty: o.difficulty, using: &rng)
+        return ImpressionRenderer.render(master, parameters, width: o.width, height: o.height, using: &rng)
     }
 }
