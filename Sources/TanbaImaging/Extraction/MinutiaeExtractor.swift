@@ -35,7 +35,7 @@ public struct MinutiaeExtractor: Sendable {
         public var minimumReliability: Double = 0.0
         /// Contextual ridge enhancement (`RidgeEnhancer`) of the 500-dpi image before
         /// detection; minutiae near or outside its foreground mask are then dropped.
-        public var enhance: Bool = false
+        public var enhance: Bool = true
         public var enhancement = RidgeEnhancer.Parameters()
         public init() {}
     }
