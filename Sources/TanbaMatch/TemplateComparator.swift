@@ -12,7 +12,7 @@ import Foundation
 ///
 /// The score is in 0…1, exactly symmetric (score(a, b) == score(b, a) bit for bit) and
 /// invariant to rotation and translation. docs/matching.md maps thresholds to FMR.
-public struct Comparator: Sendable {
+public struct TemplateComparator: Sendable {
     public struct Parameters: Sendable, Hashable {
         /// Pairs whose directions differ by more than this (ISO units; 64 = 90°) are not compared.
         public var maximumDirectionDifference = 64
@@ -94,7 +94,7 @@ public struct Comparator: Sendable {
     private func selectTopPairs(_ matrix: [Float], rows: Int, columns: Int, stride: Int, limit: Int,
                                 into top: inout [LocalPair], histogram: inout [Int32]) {
         top.removeAll(keepingCapacity: true)
-        let buckets = Comparator.histogramBuckets
+        let buckets = TemplateComparator.histogramBuckets
         if histogram.count != buckets + 1 { histogram = [Int32](repeating: 0, count: buckets + 1) }
         let scale = Float(buckets)
         var cutBucket = 1
@@ -237,7 +237,7 @@ struct CompatibilityTables: @unchecked Sendable {
     }
 
     @inline(__always)
-    func rho(_ r: Comparator.PairGeometry, _ k: Comparator.PairGeometry) -> Float {
+    func rho(_ r: TemplateComparator.PairGeometry, _ k: TemplateComparator.PairGeometry) -> Float {
         let dxA = k.ax - r.ax, dyA = k.ay - r.ay
         let dxB = k.bx - r.bx, dyB = k.by - r.by
         let lenA2 = dxA * dxA + dyA * dyA, lenB2 = dxB * dxB + dyB * dyB

@@ -1,0 +1,141 @@
+import Foundation
+import TanbaCore
+import TanbaImaging
+import TanbaMatch
+import TanbaSynth
+
+/// 1:N search over a gallery of real fingers hidden among synthetic background fingers.
+public enum SearchBenchmark {
+    public struct Result: Codable, Sendable {
+        public var gallery: Int
+        public var probes: Int
+        public var penetration: Double
+        public var probe_ms_p50: Double
+        public var probe_ms_p95: Double
+        public var effective_comparisons_per_s: Double
+        public var hit_rate_prefilter: Double
+        public var hit_rate_exhaustive: Double
+        /// Probes the exhaustive figure is based on, and the prefilter hit rate on those same probes.
+        public var exhaustive_probes: Int
+        public var hit_rate_prefilter_same_probes: Double
+        public var bytes_per_finger: Int
+        public var source: String
+        public var build_seconds: Double
+
+        public var summary: String {
+            String(format: """
+                gallery %d fingers (%@), %d probes, penetration %.3f
+                probe time p50 %.1f ms, p95 %.1f ms; %.0f effective comparisons/s
+                rank-1 hit rate: prefilter %.2f%%; exhaustive %.2f%% vs prefilter %.2f%% on the same %d probes
+                %d bytes resident per finger; gallery built in %.1f s
+                """, gallery, source, probes, penetration, probe_ms_p50, probe_ms_p95, effective_comparisons_per_s,
+                   hit_rate_prefilter * 100, hit_rate_exhaustive * 100, hit_rate_prefilter_same_probes * 100,
+                   exhaustive_probes, bytes_per_finger, build_seconds)
+        }
+    }
+
+    struct Probe { let template: MatchTemplate; let subject: UInt64 }
+
+    public static func run(gallerySize: Int, penetration: Double, exhaustiveProbes: Int,
+                           realSets: [FingerprintSet], seed: UInt64 = 42) throws -> Result {
+        let encoder = CylinderEncoder()
+        let shard = GalleryShard(encoder: encoder)
+        var probes = [Probe]()
+        var source: String
+        let buildStart = Date()
+
+        // Mated fingers: real ones when available.
+        if !realSets.isEmpty {
+            source = "\(realSets.count) FVC sets + synthetic background"
+            for (s, set) in realSets.enumerated() {
+                let e = ExtractedSet(set, extractor: MinutiaeExtractor(), progress: Progress("extracting \(set.name)", total: set.images.count))
+                for (k, image) in set.images.enumerated() {
+                    guard let t = e.templates[k], let finger = UInt64(image.finger) else { continue }
+                    let subject = UInt64(s + 1) << 40 | finger
+                    if image.impression == 1 {
+                        shard.add(GalleryKey(subject: subject, position: .unknown), template: t)
+                    } else {
+                        probes.append(Probe(template: encoder.encode(t), subject: subject))
+                    }
+                }
+            }
+        } else {
+            source = "synthetic only"
+            let g = SyntheticTemplateGenerator(seed: seed &+ 1)
+            for f in 0..<100 {
+                let master = g.master(finger: UInt64(f))
+                let subject = UInt64(1) << 40 | UInt64(f)
+                shard.add(GalleryKey(subject: subject, position: .unknown), template: g.impression(of: master, index: 0))
+                for i in 1...3 { probes.append(Probe(template: encoder.encode(g.impression(of: master, index: i)), subject: subject)) }
+            }
+        }
+
+        // Background: distinct synthetic fingers, built in parallel, added in order.
+        let background = max(0, gallerySize - shard.count)
+        let generator = SyntheticTemplateGenerator(seed: seed)
+        let chunk = 4096
+        let chunks = (background + chunk - 1) / chunk
+        let progress = Progress("building background gallery", total: background)
+        var next = 0
+        while next < chunks {
+            let batch = min(chunks - next, 8)
+            let built = ConcurrentResults<[MatchTemplate]>(count: batch)
+            let base = next
+            DispatchQueue.concurrentPerform(iterations: batch) { b in
+                let c = base + b
+                let lo = c * chunk, hi = min(background, lo + chunk)
+                var out = [MatchTemplate]()
+                out.reserveCapacity(hi - lo)
+                for k in lo..<hi {
+                    out.append(encoder.encode(generator.impression(of: generator.master(finger: UInt64(10_000_000 + k)), index: 0)))
+                }
+                built.set(b, out)
+                progress.advance(by: hi - lo)
+            }
+            for (b, templates) in built.values.enumerated() {
+                for (k, t) in templates.enumerated() {
+                    shard.add(GalleryKey(subject: UInt64((base + b) * chunk + k), position: .unknown), prepared: t)
+                }
+            }
+            next += batch
+        }
+        let buildSeconds = Date().timeIntervalSince(buildStart)
+
+        // Two-stage search for every probe.
+        let options = SearchOptions(limit: 1, penetration: penetration)
+        var times = [Double](), hits = [Bool]()
+        let searchProgress = Progress("searching", total: probes.count)
+        for p in probes {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let c = shard.search(p.template, options: options)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            hits.append(c.first?.key.subject == p.subject)
+            searchProgress.advance()
+        }
+        // Exhaustive search on an evenly spread subset of the probes.
+        let m = min(exhaustiveProbes, probes.count)
+        var exhaustiveHits = 0, prefilterHitsSame = 0
+        if m > 0 {
+            let exhaustiveProgress = Progress("exhaustive search", total: m)
+            for k in 0..<m {
+                let idx = k * probes.count / m
+                let c = shard.search(probes[idx].template, options: SearchOptions(limit: 1, penetration: 1))
+                if c.first?.key.subject == probes[idx].subject { exhaustiveHits += 1 }
+                if hits[idx] { prefilterHitsSame += 1 }
+                exhaustiveProgress.advance()
+            }
+        }
+        let sorted = times.sorted()
+        func pct(_ q: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))] }
+        let mean = times.reduce(0, +) / Double(max(1, times.count))
+        return Result(gallery: shard.count, probes: probes.count, penetration: penetration,
+                      probe_ms_p50: pct(0.5), probe_ms_p95: pct(0.95),
+                      effective_comparisons_per_s: mean > 0 ? Double(shard.count) / (mean / 1000) : 0,
+                      hit_rate_prefilter: Double(hits.filter { $0 }.count) / Double(max(1, hits.count)),
+                      hit_rate_exhaustive: m > 0 ? Double(exhaustiveHits) / Double(m) : 0,
+                      exhaustive_probes: m,
+                      hit_rate_prefilter_same_probes: m > 0 ? Double(prefilterHitsSame) / Double(m) : 0,
+                      bytes_per_finger: Int(shard.residentBytesPerFinger.rounded()),
+                      source: source, build_seconds: buildSeconds)
+    }
+}
