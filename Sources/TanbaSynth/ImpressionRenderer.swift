@@ -103,7 +103,7 @@ enum ImpressionRenderer {
                     var inside = smoothstep((1 - rc) / 0.12) * smoothstep((1.03 - area.radius(dmx, dmy)) / 0.05)
                     if let cut = p.cut {
                         let s = cut.normalX * (dmx - anchorX) + cut.normalY * (dmy - anchorY)
-                        inside *= smoothstep((cut.offset - s) / 10)
+                        inside *= smoothstep((cut.offset - s + 14 * (Double(edgeJitter[o]) - 0.5)) / 10)
                     }
                     contact[o] = Float(inside)
                     rim[o] = Float(1 - smoothstep((1 - rc) / 0.35))
