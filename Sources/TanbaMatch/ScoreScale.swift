@@ -3,9 +3,12 @@
 /// the data, the command that reproduces them and their confidence).
 public enum ScoreScale {
     /// (false-match rate, threshold): a score ≥ threshold is a match at that FMR.
-    /// Measured with `tanba bench calibrate` on pooled impostor scores (docs/matching.md).
+    /// Measured with `tanba bench calibrate` on the 23,040 pooled all-pairs impostor
+    /// comparisons of the eight FVC sets (docs/BENCHMARKS.md). The 1e-4 point rests on two
+    /// false matches only; lower rates need more real impostor data than the project has
+    /// (synthetic impostors score lower than real ones, so they would flatter the scale).
     public static let calibration: [(fmr: Double, threshold: Float)] = [
-        (1e-2, 0.30), (1e-3, 0.36), (1e-4, 0.42),
+        (1e-2, 0.0251), (1e-3, 0.0330), (1e-4, 0.0522),
     ]
 
     /// The threshold for a target FMR (the nearest calibrated one at or below the target).
