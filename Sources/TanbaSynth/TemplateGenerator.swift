@@ -24,13 +24,13 @@ public struct SyntheticTemplateGenerator: Sendable {
         /// Rigid placement on the glass.
         public var maximumRotationDegrees = 20.0, translationSigma = 22.0
         /// Peak elastic displacement (pixels).
-        public var distortion = 7.0
+        public var distortion = 4.0
         /// Loss and clutter at best and at worst impression quality.
-        public var missingRate = (best: 0.12, worst: 0.4)
-        public var spuriousRate = (best: 0.08, worst: 0.4)
+        public var missingRate = (best: 0.08, worst: 0.23)
+        public var spuriousRate = (best: 0.05, worst: 0.25)
         /// Position (pixels) and direction (degrees) noise at best and worst quality.
-        public var positionSigma = (best: 1.5, worst: 4.0)
-        public var angleSigmaDegrees = (best: 5.0, worst: 14.0)
+        public var positionSigma = (best: 1.0, worst: 2.5)
+        public var angleSigmaDegrees = (best: 3.0, worst: 7.0)
         public var typeFlipRate = 0.12
         public init() {}
 

@@ -1,0 +1,66 @@
+import Testing
+import TanbaCore
+import TanbaMatch
+
+@Suite struct GalleryShardTests {
+    let encoder = CylinderEncoder()
+
+    func enrolled(_ fingers: [[FingerTemplate]]) -> GalleryShard {
+        let shard = GalleryShard()
+        for (f, impressions) in fingers.enumerated() {
+            shard.add(GalleryKey(subject: UInt64(f), position: .rightIndex), template: impressions[0])
+        }
+        return shard
+    }
+
+    @Test func exhaustiveSearchFindsTheMate() {
+        let fingers = Fixtures.templates(fingers: 40, impressions: 2)
+        let shard = enrolled(fingers)
+        #expect(shard.count == 40)
+        var hits = 0
+        for (f, impressions) in fingers.enumerated() {
+            let c = shard.search(encoder.encode(impressions[1]), options: SearchOptions(limit: 3, penetration: 1))
+            #expect(c.count == 3)
+            #expect(c[0].score >= c[1].score && c[1].score >= c[2].score)
+            if c[0].key.subject == UInt64(f) { hits += 1 }
+        }
+        #expect(hits >= 38)
+    }
+
+    @Test func removedSubjectsAreNeverReturned() {
+        let fingers = Fixtures.templates(fingers: 10, impressions: 2)
+        let shard = enrolled(fingers)
+        #expect(shard.remove(subject: 3) == 1)
+        #expect(shard.count == 9)
+        #expect(shard.template(GalleryKey(subject: 3, position: .rightIndex)) == nil)
+        let c = shard.search(encoder.encode(fingers[3][1]), options: SearchOptions(limit: 9, penetration: 1))
+        #expect(!c.contains { $0.key.subject == 3 })
+        #expect(c.count == 9)
+    }
+
+    @Test func replacingAFingerKeepsOneEntry() {
+        let fingers = Fixtures.templates(fingers: 3, impressions: 2)
+        let shard = enrolled(fingers)
+        shard.add(GalleryKey(subject: 0, position: .rightIndex), template: fingers[1][1])
+        #expect(shard.count == 3)
+        let c = shard.search(encoder.encode(fingers[1][0]), options: SearchOptions(limit: 3, penetration: 1))
+        #expect(Set(c.prefix(2).map(\.key.subject)) == [0, 1])
+    }
+
+    @Test func storedTemplateMatchesTheOriginal() throws {
+        let t = Fixtures.templates(fingers: 1, impressions: 1)[0][0]
+        let shard = GalleryShard()
+        shard.add(GalleryKey(subject: 9, position: .leftThumb), template: t)
+        let stored = try #require(shard.template(GalleryKey(subject: 9, position: .leftThumb)))
+        let original = encoder.encode(t)
+        let comparator = TemplateComparator()
+        // Resident minutiae are rounded to whole pixels; the score barely moves.
+        #expect(comparator.score(stored, original) > 0.9 * comparator.score(original, original))
+    }
+
+    @Test func residentMemoryPerFingerStaysSmall() {
+        let shard = enrolled(Fixtures.templates(fingers: 64, impressions: 1))
+        #expect(shard.residentBytesPerFinger > 300)
+        #expect(shard.residentBytesPerFinger < 2048)
+    }
+}
