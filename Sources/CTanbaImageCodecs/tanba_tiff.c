@@ -32,7 +32,15 @@ static int on_tiff_error(TIFF *tiff, void *user_data, const char *module, const 
 }
 
 static int on_tiff_warning(TIFF *tiff, void *user_data, const char *module, const char *format, va_list args) {
-    (void)tiff; (void)user_data; (void)module; (void)format; (void)args;
+    (void)tiff; (void)module;
+    // Warnings are dropped (unknown tags, odd but readable values), except one: a tag whose
+    // data lies past the end of the file. libtiff then ignores the tag and carries on; for a
+    // cut-off palette image that means no colour map, and the raw indices decoded as gray.
+    // A truncated file must fail, not decode to different pixels.
+    tiff_stream *stream = user_data;
+    char text[sizeof stream->error];
+    vsnprintf(text, sizeof text, format, args);
+    if (strncmp(text, "IO error", 8) == 0 && stream->error[0] == '\0') memcpy(stream->error, text, sizeof text);
     return 1;
 }
 
@@ -92,9 +100,9 @@ static TIFF *open_stream(tiff_stream *stream, const char *mode) {
     if (options == NULL) return NULL;
     TIFFOpenOptionsSetErrorHandlerExtR(options, on_tiff_error, stream);
     TIFFOpenOptionsSetWarningHandlerExtR(options, on_tiff_warning, stream);
-    // No single allocation larger than a maximal image's RGBA raster plus slack; hostile
-    // headers otherwise make libtiff ask for gigabytes.
-    TIFFOpenOptionsSetMaxSingleMemAlloc(options, (tmsize_t)512 << 20);
+    // Hostile headers otherwise make libtiff ask for gigabytes. The largest legitimate buffer
+    // is one strip of a maximal image: 40 Mpixel x 3 samples x 16 bits = 240 MB.
+    TIFFOpenOptionsSetMaxSingleMemAlloc(options, (tmsize_t)256 << 20);
     TIFF *tiff = TIFFClientOpenExt("memory", mode, stream, stream_read, stream_write, stream_seek,
                                    stream_close, stream_size, stream_map, stream_unmap, options);
     TIFFOpenOptionsFree(options);
@@ -113,7 +121,10 @@ tanba_codec_status tanba_tiff_read_header(const uint8_t *data, size_t size, tanb
                                           char *message, size_t message_capacity) {
     tiff_stream stream = {data, NULL, size, 0, {0}};
     TIFF *tiff = open_stream(&stream, "r");
-    if (tiff == NULL) return fail(&stream, "not a readable TIFF", TANBA_CODEC_CORRUPT, message, message_capacity);
+    if (tiff == NULL || stream.error[0] != '\0') {
+        if (tiff != NULL) TIFFClose(tiff);
+        return fail(&stream, "not a readable TIFF", TANBA_CODEC_CORRUPT, message, message_capacity);
+    }
     uint32_t width = 0, height = 0;
     float x_resolution = 0, y_resolution = 0;
     uint16_t unit = RESUNIT_INCH; // the TIFF default when the tag is absent
@@ -137,7 +148,10 @@ tanba_codec_status tanba_tiff_decode_gray(const uint8_t *data, size_t size, uint
                                           char *message, size_t message_capacity) {
     tiff_stream stream = {data, NULL, size, 0, {0}};
     TIFF *tiff = open_stream(&stream, "r");
-    if (tiff == NULL) return fail(&stream, "not a readable TIFF", TANBA_CODEC_CORRUPT, message, message_capacity);
+    if (tiff == NULL || stream.error[0] != '\0') {
+        if (tiff != NULL) TIFFClose(tiff);
+        return fail(&stream, "not a readable TIFF", TANBA_CODEC_CORRUPT, message, message_capacity);
+    }
 
     char reason[1024] = {0};
     TIFFRGBAImage image;
@@ -155,7 +169,8 @@ tanba_codec_status tanba_tiff_decode_gray(const uint8_t *data, size_t size, uint
         status = fail(&stream, "out of memory", TANBA_CODEC_FAILED, message, message_capacity);
     } else {
         image.req_orientation = ORIENTATION_TOPLEFT; // the default is bottom-up, OpenGL style
-        if (!TIFFRGBAImageGet(&image, raster, width, height)) {
+        // Some read errors are reported while libtiff carries on; any error fails the decode.
+        if (!TIFFRGBAImageGet(&image, raster, width, height) || stream.error[0] != '\0') {
             status = fail(&stream, "cannot read the TIFF image data", TANBA_CODEC_CORRUPT, message, message_capacity);
         } else {
             for (size_t i = 0; i < (size_t)width * height; i++) {

@@ -70,11 +70,11 @@ public enum ImageDecoder {
         }
     }
 
-    /// Throws `.tooLarge` (or `.corrupt` for an empty image) unless the announced size is
-    /// decodable. Every decoder calls this before allocating pixels.
+    /// Throws `.tooLarge` (or `.corrupt` for a size without pixels) unless the announced size
+    /// is decodable. Every decoder calls this before allocating pixels.
     static func checkSize(width: Int, height: Int, format: ImageFormat) throws(ImageDecodeError) {
         guard width > 0, height > 0 else {
-            throw .corrupt(format, "image size \(width)x\(height) is empty")
+            throw .corrupt(format, "invalid image size \(width)x\(height)")
         }
         guard width <= limits.maxSide, height <= limits.maxSide, width * height <= limits.maxPixels else {
             throw .tooLarge(width: width, height: height, limits: limits)

@@ -265,16 +265,23 @@ enum WSQWavelet {
         }
 
         /// Filters `count` adjacent columns whose first sample is at `origin` (rows `stride`
-        /// apart) into rows 0..<length of `output`. Row-wise, so the inner loop is contiguous.
+        /// apart) into rows 0..<length of `output`. Row-wise, so the inner loop is contiguous
+        /// and vectorizes; summing from zero changes nothing, as 0 + a == a.
         func synthesizeColumns(from input: UnsafeMutableBufferPointer<Float>, origin: Int,
                                to output: UnsafeMutableBufferPointer<Float>, count: Int, stride: Int) {
             guard let input = input.baseAddress, let output = output.baseAddress else { return }
+            var term = 0
             for n in 0..<starts.count - 1 {
                 let target = output + n * stride
-                for x in 0..<count { target[x] = 0 } // 0 + a == a: summing from zero changes nothing
-                for term in starts[n]..<starts[n + 1] {
+                target.update(repeating: 0, count: count)
+                while term < starts[n + 1] {
                     let source = input + origin + sources[term] * stride, weight = weights[term]
-                    for x in 0..<count { target[x] += source[x] * weight }
+                    var x = 0 // `while`, not `for in`: debug builds run this billions of times per suite
+                    while x < count {
+                        target[x] += source[x] * weight
+                        x += 1
+                    }
+                    term += 1
                 }
             }
         }
@@ -284,14 +291,20 @@ enum WSQWavelet {
         func synthesizeRows(from input: UnsafeMutableBufferPointer<Float>, to output: UnsafeMutableBufferPointer<Float>,
                             origin: Int, count: Int, stride: Int) {
             guard let input = input.baseAddress, let output = output.baseAddress else { return }
-            sources.withUnsafeBufferPointer { sources in
-                weights.withUnsafeBufferPointer { weights in
-                    for row in 0..<count {
-                        let source = input + row * stride, target = output + origin + row * stride
-                        for n in 0..<starts.count - 1 {
-                            var sum: Float = 0
-                            for term in starts[n]..<starts[n + 1] { sum += source[sources[term]] * weights[term] }
-                            target[n] = sum
+            starts.withUnsafeBufferPointer { starts in
+                sources.withUnsafeBufferPointer { sources in
+                    weights.withUnsafeBufferPointer { weights in
+                        for row in 0..<count {
+                            let source = input + row * stride, target = output + origin + row * stride
+                            var term = 0
+                            for n in 0..<starts.count - 1 {
+                                var sum: Float = 0
+                                while term < starts[n + 1] {
+                                    sum += source[sources[term]] * weights[term]
+                                    term += 1
+                                }
+                                target[n] = sum
+                            }
                         }
                     }
                 }
