@@ -109,7 +109,7 @@ struct ImpressionParameters: Sendable {
             moistureVariation: rng.uniform(r.moistureVariation.0, r.moistureVariation.1),
             edgeDrying: rng.uniform(0.2, 0.6),
             background: rng.uniform(228, 250), backgroundVariation: rng.uniform(2, 8),
-            ridgeGray: rng.uniform(10, 70), contrastVariation: rng.uniform(0.05, 0.3),
+            ridgeGray: rng.uniform(5, 55), contrastVariation: rng.uniform(0.05, 0.25),
             noiseSigma: rng.uniform(r.noise.0, r.noise.1),
             speckleDensity: rng.uniform(r.speckles.0, r.speckles.1),
             scratches: rng.chance(r.scratchProbability) ? 1 + rng.below(difficulty == .hard ? 3 : 2) : 0,

@@ -65,13 +65,18 @@ public struct MasterFingerprint: Sendable {
             }
         }
 
-        // A handful of seeds spread over the finger; where their patterns meet, minutiae form.
+        // Seeds spread over the finger. SFinGe starts from one or a few; with this filter bank
+        // that leaves the ridges too regular (too few minutiae for the extractor compared with
+        // real prints), so we plant about one per (35 px)² — where the patterns grown from
+        // neighbouring seeds meet out of phase, endings and bifurcations form. Growth then
+        // also completes in fewer passes.
+        let fingerArea = Double.pi / 4 * area.width * (area.b1 + area.b2) + area.width * area.c
+        let seedCount = max(3, Int(fingerArea / 1_200))
         var seeds: [(x: Int, y: Int)] = []
-        let seedCount = 3 + rng.below(4)
         while seeds.count < seedCount {
             let x = rng.uniform(area.centerX - area.a1, area.centerX + area.a2)
             let y = rng.uniform(area.centerY - area.c / 2 - area.b1, area.centerY + area.c / 2 + area.b2)
-            if area.radius(x, y) < 0.8 { seeds.append((Int(x), Int(y))) }
+            if area.radius(x, y) < 0.95 { seeds.append((Int(x), Int(y))) }
         }
         let grown = RidgeGrowth().grow(width: width, height: height, kernelIndex: kernelIndex,
                                        seeds: seeds, bank: .shared)

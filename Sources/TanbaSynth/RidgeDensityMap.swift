@@ -46,11 +46,12 @@ struct RidgeDensityMap: Sendable {
         let topY = (cores.min() ?? centreY - 0.1 * area.height) - 0.05 * area.height
         let bottomY = (deltas.max() ?? centreY + 0.2 * area.height) + 0.05 * area.height
         var waves: [(Double, Double, Double, Double)] = []
-        for _ in 0..<3 {
-            let wavelength = rng.uniform(120, 260)
+        for i in 0..<7 {
+            let wavelength = i < 3 ? rng.uniform(120, 260) : rng.uniform(45, 90)
             let direction = rng.uniform(0, 2 * Double.pi)
             let k = 2 * Double.pi / wavelength
-            waves.append((k * cos(direction), k * sin(direction), rng.uniform(0, 2 * Double.pi), rng.uniform(0.01, 0.03)))
+            waves.append((k * cos(direction), k * sin(direction), rng.uniform(0, 2 * Double.pi),
+                          i < 3 ? rng.uniform(0.01, 0.03) : rng.uniform(0.03, 0.05)))
         }
         return RidgeDensityMap(basePeriod: rng.uniform(8.5, 9.9),
                                topShrink: rng.uniform(0.06, 0.14), bottomShrink: rng.uniform(0.04, 0.1),

@@ -26,7 +26,7 @@ func circle(_ x: Double, _ y: Double, radius: Double, steps: Int = 96) -> [(Doub
 
 @Suite struct OrientationModelTests {
     static func models(_ c: FingerprintClass, count: Int) -> [(OrientationModel, FingerprintSilhouette)] {
-        var rng = SeededGenerator(seed: 31, stream: UInt64(c.hashValue & 0xFFFF))
+        var rng = SeededGenerator(seed: 31, stream: UInt64(FingerprintClass.allCases.firstIndex(of: c)!))
         return (0..<count).map { _ in
             let area = FingerprintSilhouette.sample(canvasWidth: 400, canvasHeight: 500, margin: 12, using: &rng)
             return (OrientationModel.sample(for: c, in: area, using: &rng), area)
@@ -69,7 +69,7 @@ func circle(_ x: Double, _ y: Double, radius: Double, steps: Int = 96) -> [(Doub
     /// index are exactly those holding one of the model's singular points.
     @Test(arguments: FingerprintClass.allCases)
     func noSpuriousSingularities(_ c: FingerprintClass) {
-        for (model, area) in Self.models(c, count: 3) {
+        for (model, area) in Self.models(c, count: 6) {
             let cell = 10.0
             var found = 0
             var y = area.centerY - area.c / 2 - area.b1
@@ -90,7 +90,10 @@ func circle(_ x: Double, _ y: Double, radius: Double, steps: Int = 96) -> [(Doub
                     let index = poincareIndex(model.angle, around: square)
                     guard abs(index) > 0.25 else { continue }
                     found += 1
-                    let inside = model.singularities.contains { $0.x >= x && $0.x < x + cell && $0.y >= y && $0.y < y + cell }
+                    // (A point on a cell's edge may show up in the neighbouring cell: allow 1 px.)
+                    let inside = model.singularities.contains {
+                        $0.x >= x - 1 && $0.x < x + cell + 1 && $0.y >= y - 1 && $0.y < y + cell + 1
+                    }
                     #expect(inside, "\(c): index \(index) at cell (\(x), \(y)) without a singular point")
                 }
                 y += cell
