@@ -41,6 +41,11 @@ tanba_codec_status tanba_png_decode_gray(const uint8_t *data, size_t size, uint8
         return TANBA_CODEC_FAILED;
     }
     image.format = PNG_FORMAT_GRAY;
+    // Without a gAMA or sRGB chunk, the simplified API takes 16-bit samples for linear light
+    // and gamma-encodes them on the way to 8 bits, brightening a 16-bit scan (50 * 257 came
+    // out as 121, not 50). Scanners write 16-bit gray on the same scale as 8-bit gray; a file
+    // that declares its gamma is still honoured.
+    image.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
     // Without a background libpng composites onto whatever the buffer holds; paper is white.
     const png_color white = {255, 255, 255};
     int ok = png_image_finish_read(&image, &white, pixels, (png_int_32)width, NULL);

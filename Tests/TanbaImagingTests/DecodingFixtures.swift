@@ -81,6 +81,59 @@ enum Fixtures {
         return file.bytes
     }
 
+    // MARK: PNG
+
+    /// A PNG built chunk by chunk, for the variants the encoder does not write (16-bit,
+    /// palette, alpha, sub-byte depths). `rows` are raw scanlines without the filter byte;
+    /// the image data is zlib-wrapped in stored (uncompressed) deflate blocks.
+    static func png(width: UInt32, height: UInt32, bitDepth: UInt8, colorType: UInt8,
+                    rows: [[UInt8]], palette: [RGB] = []) -> [UInt8] {
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            var out = ByteWriter()
+            out.u32BE(UInt32(data.count))
+            let body = Array(type.utf8) + data
+            out.bytes += body
+            out.u32BE(crc32(body))
+            return out.bytes
+        }
+        var header = ByteWriter()
+        header.u32BE(width); header.u32BE(height)
+        header.bytes += [bitDepth, colorType, 0, 0, 0]
+        let raw: [UInt8] = rows.flatMap { [0] + $0 }
+        var zlib = ByteWriter()
+        zlib.bytes += [0x78, 0x01]
+        var blocks: [ArraySlice<UInt8>] = stride(from: 0, to: raw.count, by: 65535).map { raw[$0..<min($0 + 65535, raw.count)] }
+        if blocks.isEmpty { blocks = [[]] }
+        for (index, block) in blocks.enumerated() {
+            zlib.u8(index == blocks.count - 1 ? 1 : 0) // BFINAL, BTYPE 00 (stored)
+            zlib.u16LE(UInt16(block.count)); zlib.u16LE(~UInt16(block.count))
+            zlib.bytes += block
+        }
+        zlib.u32BE(adler32(raw))
+        var file: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        file += chunk("IHDR", header.bytes)
+        if !palette.isEmpty { file += chunk("PLTE", palette.flatMap { [$0.red, $0.green, $0.blue] }) }
+        return file + chunk("IDAT", zlib.bytes) + chunk("IEND", [])
+    }
+
+    private static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? crc >> 1 ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
+
+    private static func adler32(_ bytes: [UInt8]) -> UInt32 {
+        var a: UInt32 = 1, b: UInt32 = 0
+        for byte in bytes {
+            a = (a + UInt32(byte)) % 65521
+            b = (b + a) % 65521
+        }
+        return b << 16 | a
+    }
+
     // MARK: JPEG
 
     /// A 16x12 gray baseline JPEG of `tinyJPEGPixel`, made once with TurboJPEG (tjCompress2,

@@ -65,6 +65,28 @@ import TanbaImaging
         #expect(try ImageDecoder.decode(file.bytes).pixels == [0, 1, 128, 255])
     }
 
+    @Test func sixteenBitPNGsAreReducedNotGammaEncoded() throws {
+        let values: [UInt8] = [0, 1, 2, 10, 50, 100, 128, 200, 254, 255]
+        let wide = values.flatMap { [$0, $0] } // v * 257, big-endian
+        let gray = Fixtures.png(width: 10, height: 1, bitDepth: 16, colorType: 0, rows: [wide])
+        #expect(try ImageDecoder.decode(gray).pixels == values)
+        let rgb = Fixtures.png(width: 10, height: 1, bitDepth: 16, colorType: 2, rows: [values.flatMap { Array(repeating: $0, count: 6) }])
+        #expect(try ImageDecoder.decode(rgb).pixels == values)
+    }
+
+    @Test func palettePackedAndAlphaPNGs() throws {
+        // Palette with a reversed gray map, indices 0...3.
+        let palette = try ImageDecoder.decode(Fixtures.png(width: 4, height: 1, bitDepth: 8, colorType: 3, rows: [[0, 1, 2, 3]],
+                                                           palette: [200, 150, 100, 50].map(Fixtures.gray)))
+        #expect(palette.pixels == [200, 150, 100, 50])
+        // 4-bit gray: samples 0, 5, 10, 15 scale by 17.
+        #expect(try ImageDecoder.decode(Fixtures.png(width: 4, height: 1, bitDepth: 4, colorType: 0, rows: [[0x05, 0xAF]])).pixels
+            == [0, 85, 170, 255])
+        // Gray + alpha: transparent pixels become paper white, opaque ones keep their value.
+        let alpha = Fixtures.png(width: 3, height: 1, bitDepth: 8, colorType: 4, rows: [[0, 0, 0, 255, 90, 255]])
+        #expect(try ImageDecoder.decode(alpha).pixels == [255, 0, 90])
+    }
+
     // MARK: BMP
 
     @Test func eightBitPaletteBottomUpBMP() throws {
@@ -189,6 +211,8 @@ import TanbaImaging
         #expect(throws: ImageDecodeError.tooLarge(width: 7000, height: 7000, limits: limits)) {
             try ImageDecoder.decode(Array("P5 7000 7000 255\n".utf8))
         }
+        // Within the limits but far more samples than the file holds: refused before allocating.
+        #expect(throws: ImageDecodeError.truncated(.pgm)) { try ImageDecoder.decode(Array("P2 4000 4000 255\n0 0".utf8)) }
         var wsq = Fixtures.wsq(width: 8, height: 8, coefficients: Array(repeating: 0, count: 48))
         let frame = try #require(wsq.indices.first { wsq[$0] == 0xFF && wsq[$0 + 1] == 0xA2 })
         wsq[frame + 8...frame + 9] = [0x30, 0x00] // width 12288

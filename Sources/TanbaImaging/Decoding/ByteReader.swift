@@ -95,3 +95,8 @@ struct ByteReader {
         guard count >= 0, count <= end - offset else { throw .truncated(format) }
     }
 }
+
+extension UInt8 {
+    /// Space, tab, line feed, vertical tab, form feed or carriage return (C's isspace).
+    var isASCIIWhitespace: Bool { self == 0x20 || (0x09...0x0D).contains(self) }
+}

@@ -28,7 +28,7 @@ public enum ImageFormat: String, Sendable, CaseIterable, CustomStringConvertible
         if starts([0x42, 0x4D]) { return .bmp } // "BM"
         // "P5" (binary) or "P2" (ASCII) followed by the whitespace Netpbm requires.
         if bytes.count >= 3, bytes[0] == 0x50, bytes[1] == 0x35 || bytes[1] == 0x32,
-           PGM.isWhitespace(bytes[2]) { return .pgm }
+           bytes[2].isASCIIWhitespace { return .pgm }
         return nil
     }
 }

@@ -19,8 +19,13 @@ enum PGM {
         let scale: (Int) -> UInt8 = maxValue == 255
             ? { UInt8(truncatingIfNeeded: $0) }
             : { UInt8((min($0, maxValue) * 255 + maxValue / 2) / maxValue) }
-        var pixels = [UInt8](repeating: 0, count: width * height)
+        let count = width * height
+        var pixels: [UInt8]
         if ascii {
+            // Each sample takes a digit and a separator: a forged size fails here, before
+            // the allocation it asks for.
+            guard reader.remaining >= 2 * count - 1 else { throw .truncated(.pgm) }
+            pixels = [UInt8](repeating: 0, count: count)
             for index in pixels.indices {
                 let sample = try number(&reader)
                 guard sample <= maxValue else { throw .corrupt(.pgm, "sample \(sample) above the maximum \(maxValue)") }
@@ -28,16 +33,16 @@ enum PGM {
             }
         } else {
             // Exactly one whitespace byte separates the header from the raster.
-            guard let separator = reader.peek(), isWhitespace(separator) else { throw .corrupt(.pgm, "no whitespace after the header") }
+            guard let separator = reader.peek(), separator.isASCIIWhitespace else { throw .corrupt(.pgm, "no whitespace after the header") }
             try reader.skip(1)
             if maxValue > 255 { // two bytes per sample, most significant first
-                let raster = try reader.read(2 * pixels.count)
-                for index in pixels.indices {
+                let raster = try reader.read(2 * count)
+                pixels = (0..<count).map { index in
                     let offset = raster.startIndex + 2 * index
-                    pixels[index] = scale(Int(raster[offset]) << 8 | Int(raster[offset + 1]))
+                    return scale(Int(raster[offset]) << 8 | Int(raster[offset + 1]))
                 }
             } else {
-                let raster = try reader.read(pixels.count)
+                let raster = try reader.read(count)
                 pixels = maxValue == 255 ? Array(raster) : raster.map { scale(Int($0)) }
             }
         }
@@ -49,13 +54,9 @@ enum PGM {
         Array("P5\n\(image.width) \(image.height)\n255\n".utf8) + image.pixels
     }
 
-    static func isWhitespace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || (0x09...0x0D).contains(byte)
-    }
-
     /// The next decimal number, skipping whitespace and comments (which run to end of line).
     private static func number(_ reader: inout ByteReader) throws(ImageDecodeError) -> Int {
-        while let byte = reader.peek(), isWhitespace(byte) || byte == UInt8(ascii: "#") {
+        while let byte = reader.peek(), byte.isASCIIWhitespace || byte == UInt8(ascii: "#") {
             try reader.skip(1)
             if byte == UInt8(ascii: "#") {
                 while let next = reader.peek(), next != 0x0A, next != 0x0D { try reader.skip(1) }

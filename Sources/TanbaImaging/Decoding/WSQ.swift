@@ -19,8 +19,8 @@ import TanbaCore
 /// summation order), so the output matches theirs; see docs/imaging.md for measurements.
 ///
 /// The input is untrusted: every length, count and table index is checked, the coefficient
-/// count is bounded by the image size before anything is allocated, and all loops are bounded
-/// by the input length or the announced (already limited) image size.
+/// count is bounded by the image size, and all loops are bounded by the input length or the
+/// announced (already limited) image size.
 enum WSQ {
     private enum Marker {
         static let startOfImage: UInt16 = 0xFFA0
@@ -72,9 +72,10 @@ enum WSQ {
                 guard let frame else { throw .corrupt(.wsq, "data block before the frame header") }
                 guard let quantization else { throw .corrupt(.wsq, "data block before the quantization table") }
                 if layout == nil {
+                    // Not reserved: a forged frame size must not buy a large allocation;
+                    // the array grows with the data actually decoded.
                     let newLayout = WSQWavelet.Layout(width: frame.width, height: frame.height)
                     expectedCount = newLayout.coefficientCount(quantization) // <= width x height
-                    coefficients.reserveCapacity(expectedCount)
                     layout = newLayout
                 }
                 var header = try segment(&reader)
@@ -299,7 +300,7 @@ enum WSQ {
         for line in text.split(separator: 0x0A) {
             let fields = line.split(separator: 0x20, maxSplits: 1)
             guard fields.count == 2, fields[0].elementsEqual("PPI".utf8) else { continue }
-            let value = String(decoding: fields[1].filter { !PGM.isWhitespace($0) }, as: UTF8.self)
+            let value = String(decoding: fields[1].filter { !$0.isASCIIWhitespace }, as: UTF8.self)
             if let ppi = Int(value), ppi > 0 { return ppi }
         }
         return nil
