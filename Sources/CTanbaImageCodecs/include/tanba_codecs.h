@@ -39,7 +39,8 @@ void tanba_codecs_free(void *pointer);
 tanba_codec_status tanba_png_read_header(const uint8_t *data, size_t size, tanba_image_info *info,
                                          char *message, size_t message_capacity);
 /// Any PNG (palette, gray+alpha, RGB(A), 1..16 bits, interlaced) converted to 8-bit gray;
-/// transparent pixels are composited onto white, the colour of paper.
+/// transparent pixels are composited onto white, the colour of paper, and 16-bit samples of a
+/// file without gamma information are taken on the same scale as 8-bit ones.
 tanba_codec_status tanba_png_decode_gray(const uint8_t *data, size_t size, uint8_t *pixels,
                                          uint32_t width, uint32_t height,
                                          char *message, size_t message_capacity);

@@ -15,8 +15,8 @@ public enum ImageDecoder {
         public let maxPixels: Int
     }
 
-    /// 8192 pixels per side covers a 1000-dpi palm; 40 Mpixel bounds a decode to about
-    /// 40 MB of output (and 160 MB of transient buffers for TIFF and WSQ).
+    /// 8192 pixels per side covers a 1000-dpi palm; 40 Mpixel bounds a decode to 40 MB of
+    /// output, plus transient buffers of 4 bytes per pixel for TIFF and 12 for WSQ.
     public static let limits = Limits(maxSide: 8192, maxPixels: 40_000_000)
 
     /// Resolutions believed when a file states them. Scanners range from 250 (low-end
@@ -31,7 +31,8 @@ public enum ImageDecoder {
         ImageFormat.detect(bytes)
     }
 
-    /// Decodes an in-memory image. `dpi`, when given, overrides whatever the file says.
+    /// Decodes an in-memory image. `dpi`, when given (it must be positive), overrides whatever
+    /// the file says.
     public static func decode(_ bytes: [UInt8], dpi: Double? = nil) throws(ImageDecodeError) -> FingerprintImage {
         if let dpi { precondition(dpi.isFinite && dpi > 0, "dpi must be a positive number") }
         guard let format = detect(bytes) else { throw .unknownFormat }
