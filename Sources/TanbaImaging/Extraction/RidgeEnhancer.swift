@@ -31,6 +31,8 @@ public struct RidgeEnhancer: Sendable {
         public var segmentationThreshold: Float = 0.35
         /// Absolute floor (grey levels) for the foreground deviation.
         public var segmentationMinimumDeviation: Float = 4
+        /// Half-size (px) of a box blur applied before measuring the deviation (0 = none).
+        public var segmentationBlur = 1
         /// Block size (px) for ridge wavelength estimation.
         public var frequencyBlock = 16
         /// Length (across ridges) and width (along ridges) of the x-signature window.
@@ -117,7 +119,10 @@ public struct RidgeEnhancer: Sendable {
         let w = g.width, h = g.height, n = w * h
 
         // Normalisation and segmentation.
-        let (norm, deviation) = RidgeEnhancer.normalise(image, grid: g, radius: max(2, p.normalisationRadius))
+        var (norm, deviation) = RidgeEnhancer.normalise(image, grid: g, radius: max(2, p.normalisationRadius))
+        if p.segmentationBlur > 0 {
+            deviation = RidgeEnhancer.blurredDeviation(image, grid: g, radius: p.segmentationBlur)
+        }
         let sortedDev = deviation.sorted()
         let p90 = sortedDev[min(sortedDev.count - 1, Int(Float(sortedDev.count) * 0.9))]
         let threshold = max(p.segmentationMinimumDeviation, p.segmentationThreshold * p90)
@@ -217,6 +222,58 @@ public struct RidgeEnhancer: Sendable {
             }
         }
         return (norm, deviation)
+    }
+
+    /// Grey-level deviation around each cell (2-cell window) of the image after a box blur
+    /// of half-size `radius`: sensor noise averages out, ridges (wider) mostly survive.
+    static func blurredDeviation(_ image: FingerprintImage, grid g: CellGrid, radius r: Int) -> [Float] {
+        let w = g.width, h = g.height, W = w + 1
+        var sum = [Int](repeating: 0, count: (w + 1) * (h + 1))
+        image.pixels.withUnsafeBufferPointer { px in
+            sum.withUnsafeMutableBufferPointer { s in
+                for y in 0..<h {
+                    var rs = 0
+                    for x in 0..<w {
+                        rs += Int(px[y * w + x])
+                        s[(y + 1) * W + x + 1] = s[y * W + x + 1] + rs
+                    }
+                }
+            }
+        }
+        // Blurred image, then its integral images.
+        var bs = [Float](repeating: 0, count: (w + 1) * (h + 1)), bq = bs
+        sum.withUnsafeBufferPointer { s in
+            bs.withUnsafeMutableBufferPointer { S in
+                bq.withUnsafeMutableBufferPointer { Q in
+                    for y in 0..<h {
+                        let y0 = max(0, y - r), y1 = min(h, y + r + 1)
+                        var rs: Float = 0, rq: Float = 0
+                        for x in 0..<w {
+                            let x0 = max(0, x - r), x1 = min(w, x + r + 1)
+                            let a = s[y1 * W + x1] - s[y0 * W + x1] - s[y1 * W + x0] + s[y0 * W + x0]
+                            let v = Float(a) / Float((x1 - x0) * (y1 - y0))
+                            rs += v; rq += v * v
+                            S[(y + 1) * W + x + 1] = S[y * W + x + 1] + rs
+                            Q[(y + 1) * W + x + 1] = Q[y * W + x + 1] + rq
+                        }
+                    }
+                }
+            }
+        }
+        let cs = g.cell
+        var deviation = [Float](repeating: 0, count: g.cellsX * g.cellsY)
+        for cy in 0..<g.cellsY {
+            for cx in 0..<g.cellsX {
+                let x0 = max(0, cx * cs - cs / 2), x1 = min(w, cx * cs + cs + cs / 2)
+                let y0 = max(0, cy * cs - cs / 2), y1 = min(h, cy * cs + cs + cs / 2)
+                let a = bs[y1 * W + x1] - bs[y0 * W + x1] - bs[y1 * W + x0] + bs[y0 * W + x0]
+                let b = bq[y1 * W + x1] - bq[y0 * W + x1] - bq[y1 * W + x0] + bq[y0 * W + x0]
+                let cnt = Float((x1 - x0) * (y1 - y0))
+                let m = a / cnt
+                deviation[cy * g.cellsX + cx] = max(0, b / cnt - m * m).squareRoot()
+            }
+        }
+        return deviation
     }
 
     /// Per-cell sums of the gradient structure tensor (Sobel gradients): (gxx, gyy, gxy).
