@@ -55,8 +55,8 @@ struct ImpressionParameters: Sendable {
                           moistureVariation: (0.05, 0.15), noise: (2, 4), speckles: (0, 0.002),
                           scratchProbability: 0, blur: (0.6, 0.8))
         case .realistic:
-            return Ranges(rotationDegrees: 25, shift: 40, contactScale: (0.82, 1.0), contactOffset: 0.07,
-                          cutProbability: 0.3, distortionDegrees: 4, distortionShift: 10, moisture: 0.75,
+            return Ranges(rotationDegrees: 25, shift: 40, contactScale: (0.76, 0.98), contactOffset: 0.11,
+                          cutProbability: 0.35, distortionDegrees: 6, distortionShift: 14, moisture: 0.75,
                           moistureVariation: (0.1, 0.3), noise: (3, 7), speckles: (0.001, 0.006),
                           scratchProbability: 0.15, blur: (0.6, 1.0))
         case .hard:

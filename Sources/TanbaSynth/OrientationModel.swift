@@ -90,8 +90,8 @@ struct OrientationModel: Sendable {
             let side: Double = fingerprintClass == .rightLoop ? -1 : 1
             let core = SingularPoint(kind: .core, x: cx + side * rng.uniform(-0.02, 0.1) * w,
                                      y: cy + rng.uniform(-0.1, 0.05) * h)
-            points = [core, SingularPoint(kind: .delta, x: core.x + side * rng.uniform(0.3, 0.46) * w,
-                                          y: core.y + rng.uniform(0.2, 0.32) * h)]
+            points = [core, SingularPoint(kind: .delta, x: core.x + side * rng.uniform(0.24, 0.5) * w,
+                                          y: core.y + rng.uniform(0.16, 0.36) * h)]
         case .whorl:
             let x0 = cx + rng.uniform(-0.05, 0.05) * w, y0 = cy + rng.uniform(-0.06, 0.04) * h
             let half = rng.uniform(0.03, 0.08) * h
@@ -109,7 +109,7 @@ struct OrientationModel: Sendable {
         let corrections = points.map { _ in
             (0...controlPoints).map { k -> Double in
                 let alpha = -Double.pi + Double(k) * step
-                return (k == 0 || k == controlPoints) ? alpha : alpha + rng.uniform(-0.3, 0.3) * step
+                return (k == 0 || k == controlPoints) ? alpha : alpha + rng.uniform(-0.45, 0.45) * step
             }
         }
         let top = area.centerY - area.c / 2 - area.b1
@@ -118,7 +118,7 @@ struct OrientationModel: Sendable {
         let arch = ArchCurves(centerX: cx + rng.uniform(-0.05, 0.05) * w, top: top, bottom: bottom,
                               amplitude: (isArch ? rng.uniform(0.22, 0.32) : rng.uniform(0.12, 0.2)) * h,
                               spread: rng.uniform(0.32, 0.42) * w)
-        return OrientationModel(singularities: points, baseAngle: rng.uniform(-0.06, 0.06),
+        return OrientationModel(singularities: points, baseAngle: rng.uniform(-0.12, 0.12),
                                 corrections: corrections, arch: arch,
                                 archFadeRadius: isArch ? 0 : rng.uniform(0.12, 0.2) * w)
     }
