@@ -18,8 +18,8 @@ import Foundation
 /// flat patch gives no response and the growth cannot drift toward all-black or all-white)
 /// and is scaled so that a unit sinusoid of its own period and orientation answers 1.
 ///
-/// Layout: `rows` rows of `rowStride` floats per kernel (the last columns zero), so that the
-/// filtering loop reads each kernel row as one 16-lane vector.
+/// Layout: `rows` rows of `rowStride` (16) floats per kernel, the last column zero, so that
+/// the filtering loop runs over whole, vector-friendly rows without a remainder.
 struct GaborFilterBank: Sendable {
     static let radius = 7
     static let rows = 2 * radius + 1

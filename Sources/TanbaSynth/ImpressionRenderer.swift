@@ -17,43 +17,62 @@ import TanbaCore
 ///    ridges in one step, and fine-grained noise breaks or joins them;
 /// 4. sensor — specks, optional scratches, background shading, ridge-darkness variation,
 ///    a final Gaussian blur and pixel noise.
+///
+/// All per-pixel work happens on `Planes`: named float planes carved out of one allocation
+/// and reached through raw pointers, so the hot loops neither allocate nor bounds-check.
 enum ImpressionRenderer {
     static func render(_ master: MasterFingerprint, _ p: ImpressionParameters, width: Int, height: Int,
                        using rng: inout SeededGenerator) -> FingerprintImage {
-        let count = width * height
-        var ridge = [Float](repeating: 0, count: count)
-        var contact = [Float](repeating: 0, count: count)
-        var rim = [Float](repeating: 0, count: count)
-        var field = [Float](repeating: 0, count: count)
-
-        // Ragged contact border: a medium-scale field perturbs the outline.
-        ValueNoise(width: width, height: height, cell: 22, using: &rng).render(width: width, height: height, into: &field)
-        traceToMaster(master, p, width: width, height: height, edgeJitter: field,
-                      ridge: &ridge, contact: &contact, rim: &rim)
-
-        var ink = [Float](repeating: 0, count: count)
-        applySkin(p, width: width, height: height, ridge: ridge, contact: contact, rim: rim, ink: &ink,
-                  scratch: &field, using: &rng)
-        drawScratches(p.scratches, width: width, height: height, ink: &ink, using: &rng)
-
-        var gray = [Float](repeating: 0, count: count)
-        compose(p, width: width, height: height, ink: ink, gray: &gray, scratch: &field, using: &rng)
-        gaussianBlur(&gray, width: width, height: height, sigma: p.blurSigma, scratch: &field)
-        let pixels = quantize(gray, noiseSigma: p.noiseSigma, using: &rng)
+        var storage = [Float](repeating: 0, count: width * height * Planes.Plane.allCases.count)
+        let pixels = storage.withUnsafeMutableBufferPointer { buffer -> [UInt8] in
+            let planes = Planes(base: buffer.baseAddress!, width: width, height: height)
+            // Ragged contact border: a medium-scale field perturbs the outline.
+            planes.noise(.jitter, cell: 22, using: &rng)
+            traceToMaster(master, p, planes)
+            applySkin(p, planes, using: &rng)
+            drawScratches(p.scratches, planes, using: &rng)
+            compose(p, planes, using: &rng)
+            gaussianBlur(planes[.gray], scratch: planes[.scratch], width: width, height: height, sigma: p.blurSigma)
+            return quantize(planes[.gray], count: width * height, noiseSigma: p.noiseSigma, using: &rng)
+        }
         return FingerprintImage(width: width, height: height, pixels: pixels, dpi: 500)
+    }
+
+    /// The working planes of one impression, all `width*height` floats, row-major.
+    struct Planes {
+        enum Plane: Int, CaseIterable {
+            case ridge      // master ridge profile seen through the geometry
+            case contact    // 0…1, how firmly the skin touches the glass
+            case rim        // 0 inside the contact, → 1 at its border (lower pressure)
+            case jitter, moisture, grain, blotches, specks, shade, contrast   // noise fields
+            case ink        // 0…1, how much ridge ink reaches the sensor
+            case gray       // rendered gray levels
+            case scratch    // temporary
+        }
+        let base: UnsafeMutablePointer<Float>
+        let width: Int, height: Int
+
+        subscript(_ plane: Plane) -> UnsafeMutablePointer<Float> { base + plane.rawValue * width * height }
+
+        /// Fills a plane with value noise of the given cell size.
+        func noise(_ plane: Plane, cell: Double, using rng: inout SeededGenerator) {
+            ValueNoise(width: width, height: height, cell: cell, using: &rng)
+                .render(width: width, height: height, into: self[plane])
+        }
     }
 
     // MARK: 1–2. Geometry and contact
 
     /// For every output pixel: the master ridge value there, how firmly that skin touches the
     /// glass (0…1), and how close it is to the rim of the contact (0 inside, 1 at the border).
-    private static func traceToMaster(_ master: MasterFingerprint, _ p: ImpressionParameters, width: Int, height: Int,
-                                      edgeJitter: [Float], ridge: inout [Float], contact: inout [Float],
-                                      rim: inout [Float]) {
+    private static func traceToMaster(_ master: MasterFingerprint, _ p: ImpressionParameters, _ planes: Planes) {
+        let width = planes.width, height = planes.height
+        let ridge = planes[.ridge], contact = planes[.contact], rim = planes[.rim], edgeJitter = planes[.jitter]
         // Inverse mapping on a coarse grid: output → (undo placement) → undo distortion → master.
+        // Stored interleaved: master x, master y per grid node.
         let step = 8
         let gw = width / step + 2, gh = height / step + 2
-        var gx = [Float](repeating: 0, count: gw * gh), gy = gx
+        var grid = [Float](repeating: 0, count: 2 * gw * gh)
         let cosR = cos(p.rotation), sinR = sin(p.rotation)
         let c = p.contact
         let anchorX = c.centerX + (c.a2 - c.a1) / 2, anchorY = c.centerY + (c.b2 - c.b1) / 2
@@ -61,11 +80,9 @@ enum ImpressionRenderer {
         for j in 0..<gh {
             for i in 0..<gw {
                 let qx = Double(i * step) - originX, qy = Double(j * step) - originY
-                let dx = cosR * qx + sinR * qy + anchorX
-                let dy = -sinR * qx + cosR * qy + anchorY
-                let m = p.distortion.inverse(dx, dy)
-                gx[j * gw + i] = Float(m.x)
-                gy[j * gw + i] = Float(m.y)
+                let m = p.distortion.inverse(cosR * qx + sinR * qy + anchorX, -sinR * qx + cosR * qy + anchorY)
+                grid[2 * (j * gw + i)] = Float(m.x)
+                grid[2 * (j * gw + i) + 1] = Float(m.y)
             }
         }
 
@@ -73,40 +90,44 @@ enum ImpressionRenderer {
         let mw = master.width, mh = master.height
         let invStep: Float = 1 / Float(step)
         master.ridgeMap.withUnsafeBufferPointer { src in
-            for y in 0..<height {
-                let fy = Float(y) * invStep
-                let j = Int(fy)
-                let ty = fy - Float(j)
-                for x in 0..<width {
-                    let fx = Float(x) * invStep
-                    let i = Int(fx)
-                    let tx = fx - Float(i)
-                    let g = j * gw + i
-                    let mx = (gx[g] + tx * (gx[g + 1] - gx[g])) * (1 - ty) + (gx[g + gw] + tx * (gx[g + gw + 1] - gx[g + gw])) * ty
-                    let my = (gy[g] + tx * (gy[g + 1] - gy[g])) * (1 - ty) + (gy[g + gw] + tx * (gy[g + gw + 1] - gy[g + gw])) * ty
-                    let o = y * width + x
+            grid.withUnsafeBufferPointer { grid in
+                for y in 0..<height {
+                    let fy = Float(y) * invStep
+                    let j = Int(fy)
+                    let ty = fy - Float(j)
+                    for x in 0..<width {
+                        let fx = Float(x) * invStep
+                        let i = Int(fx)
+                        let tx = fx - Float(i)
+                        // Bilinear interpolation of the grid's four corners.
+                        let g00 = 2 * (j * gw + i), g01 = g00 + 2, g10 = g00 + 2 * gw, g11 = g10 + 2
+                        let w00 = (1 - tx) * (1 - ty), w01 = tx * (1 - ty), w10 = (1 - tx) * ty, w11 = tx * ty
+                        let mx = w00 * grid[g00] + w01 * grid[g01] + w10 * grid[g10] + w11 * grid[g11]
+                        let my = w00 * grid[g00 + 1] + w01 * grid[g01 + 1] + w10 * grid[g10 + 1] + w11 * grid[g11 + 1]
+                        let o = y * width + x
 
-                    // Bilinear sample of the master's ridge profile.
-                    let ix = Int(mx.rounded(.down)), iy = Int(my.rounded(.down))
-                    if ix >= 0, iy >= 0, ix + 1 < mw, iy + 1 < mh {
-                        let ux = mx - Float(ix), uy = my - Float(iy)
-                        let s = iy * mw + ix
-                        let top = src[s] + ux * (src[s + 1] - src[s])
-                        let bottom = src[s + mw] + ux * (src[s + mw + 1] - src[s + mw])
-                        ridge[o] = top + uy * (bottom - top)
-                    } else {
-                        ridge[o] = 0
-                    }
+                        // Bilinear sample of the master's ridge profile.
+                        let ix = Int(mx.rounded(.down)), iy = Int(my.rounded(.down))
+                        if ix >= 0, iy >= 0, ix + 1 < mw, iy + 1 < mh {
+                            let ux = mx - Float(ix), uy = my - Float(iy)
+                            let s = iy * mw + ix
+                            let top = src[s] + ux * (src[s + 1] - src[s])
+                            let bottom = src[s + mw] + ux * (src[s + mw + 1] - src[s + mw])
+                            ridge[o] = top + uy * (bottom - top)
+                        } else {
+                            ridge[o] = 0
+                        }
 
-                    let dmx = Double(mx), dmy = Double(my)
-                    let rc = c.radius(dmx, dmy) + 0.12 * (Double(edgeJitter[o]) - 0.5)
-                    var inside = smoothstep((1 - rc) / 0.12) * smoothstep((1.03 - area.radius(dmx, dmy)) / 0.05)
-                    if let cut = p.cut {
-                        let s = cut.normalX * (dmx - anchorX) + cut.normalY * (dmy - anchorY)
-                        inside *= smoothstep((cut.offset - s + 14 * (Double(edgeJitter[o]) - 0.5)) / 10)
+                        let dmx = Double(mx), dmy = Double(my)
+                        let rc = c.radius(dmx, dmy) + 0.12 * (Double(edgeJitter[o]) - 0.5)
+                        var inside = smoothstep((1 - rc) / 0.12) * smoothstep((1.03 - area.radius(dmx, dmy)) / 0.05)
+                        if let cut = p.cut {
+                            let s = cut.normalX * (dmx - anchorX) + cut.normalY * (dmy - anchorY)
+                            inside *= smoothstep((cut.offset - s + 14 * (Double(edgeJitter[o]) - 0.5)) / 10)
+                        }
+                        contact[o] = Float(inside)
+                        rim[o] = Float(1 - smoothstep((1 - rc) / 0.35))
                     }
-                    contact[o] = Float(inside)
-                    rim[o] = Float(1 - smoothstep((1 - rc) / 0.35))
                 }
             }
         }
@@ -114,21 +135,15 @@ enum ImpressionRenderer {
 
     // MARK: 3. Skin condition
 
-    private static func applySkin(_ p: ImpressionParameters, width: Int, height: Int, ridge: [Float],
-                                  contact: [Float], rim: [Float], ink: inout [Float], scratch: inout [Float],
-                                  using rng: inout SeededGenerator) {
-        let count = width * height
-        var moistureField = [Float](repeating: 0, count: count)
-        ValueNoise(width: width, height: height, cell: rng.uniform(60, 110), using: &rng)
-            .render(width: width, height: height, into: &moistureField)
-        // Fine grain at about a ridge width (rendered into the caller's scratch buffer).
-        ValueNoise(width: width, height: height, cell: rng.uniform(3.5, 5.5), using: &rng)
-            .render(width: width, height: height, into: &scratch)
-        var blotches = [Float](repeating: 0, count: count)
-        ValueNoise(width: width, height: height, cell: rng.uniform(6, 9), using: &rng)
-            .render(width: width, height: height, into: &blotches)
-        var specks = [Float](repeating: 0, count: count)
-        ValueNoise(width: width, height: height, cell: 2.5, using: &rng).render(width: width, height: height, into: &specks)
+    private static func applySkin(_ p: ImpressionParameters, _ planes: Planes, using rng: inout SeededGenerator) {
+        planes.noise(.moisture, cell: rng.uniform(60, 110), using: &rng)   // slow moisture changes
+        planes.noise(.grain, cell: rng.uniform(3.5, 5.5), using: &rng)     // about a ridge width
+        planes.noise(.blotches, cell: rng.uniform(6, 9), using: &rng)      // a few ridges wide
+        planes.noise(.specks, cell: 2.5, using: &rng)
+        let ridge = planes[.ridge], contact = planes[.contact], rim = planes[.rim]
+        let moistureField = planes[.moisture], grain = planes[.grain], blotches = planes[.blotches]
+        let specks = planes[.specks], ink = planes[.ink]
+        let count = planes.width * planes.height
 
         let moisture = Float(p.moisture), variation = Float(p.moistureVariation), edgeDrying = Float(p.edgeDrying)
         // Value-noise values concentrate around ½, so a speck threshold near the top of the
@@ -146,7 +161,7 @@ enum ImpressionRenderer {
             if dry > 0 {
                 // Dry: ridges break where the fine grain is high; more gaps the drier.
                 let gapThreshold = 0.97 - 0.55 * min(1, dry)
-                v *= 1 - min(1, max(0, (scratch[i] - gapThreshold) * 10))
+                v *= 1 - min(1, max(0, (grain[i] - gapThreshold) * 10))
             } else {
                 // Wet: ink spreads into the valleys as blotches a few ridges wide.
                 let blotThreshold = 0.9 - 0.35 * min(1, -dry)
@@ -159,8 +174,8 @@ enum ImpressionRenderer {
 
     /// Thin straight marks across the image, as left by scratches on a sensor's glass: they
     /// interrupt the ridges (bright) along a one- or two-pixel line.
-    private static func drawScratches(_ n: Int, width: Int, height: Int, ink: inout [Float],
-                                      using rng: inout SeededGenerator) {
+    private static func drawScratches(_ n: Int, _ planes: Planes, using rng: inout SeededGenerator) {
+        let width = planes.width, height = planes.height, ink = planes[.ink]
         for _ in 0..<n {
             let x0 = rng.uniform(0, Double(width)), y0 = rng.uniform(0, Double(height))
             let angle = rng.uniform(0, Double.pi)
@@ -184,52 +199,47 @@ enum ImpressionRenderer {
 
     // MARK: 4. Sensor
 
-    private static func compose(_ p: ImpressionParameters, width: Int, height: Int, ink: [Float],
-                                gray: inout [Float], scratch: inout [Float], using rng: inout SeededGenerator) {
-        let count = width * height
-        var shade = [Float](repeating: 0, count: count)
-        ValueNoise(width: width, height: height, cell: rng.uniform(90, 160), using: &rng)
-            .render(width: width, height: height, into: &shade)
-        ValueNoise(width: width, height: height, cell: rng.uniform(40, 80), using: &rng)
-            .render(width: width, height: height, into: &scratch)
+    private static func compose(_ p: ImpressionParameters, _ planes: Planes, using rng: inout SeededGenerator) {
+        planes.noise(.shade, cell: rng.uniform(90, 160), using: &rng)
+        planes.noise(.contrast, cell: rng.uniform(40, 80), using: &rng)
+        let shade = planes[.shade], contrast = planes[.contrast], ink = planes[.ink], gray = planes[.gray]
+        let count = planes.width * planes.height
         let background = Float(p.background), bgVar = Float(p.backgroundVariation)
         let ridgeGray = Float(p.ridgeGray), contrastVar = Float(p.contrastVariation)
         for i in 0..<count {
             let bg = min(255, background + bgVar * (2 * shade[i] - 1))
             // Ridge darkness varies slowly (uneven pressure and illumination).
-            let depth = (bg - ridgeGray) * (1 - contrastVar * scratch[i])
+            let depth = (bg - ridgeGray) * (1 - contrastVar * contrast[i])
             gray[i] = bg - ink[i] * depth
         }
     }
 
-    /// Separable Gaussian blur (radius 3σ, at least 1) in place.
-    private static func gaussianBlur(_ image: inout [Float], width: Int, height: Int, sigma: Double,
-                                     scratch: inout [Float]) {
+    /// Separable Gaussian blur (radius 3σ, at least 1) in place; edges clamp.
+    private static func gaussianBlur(_ image: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                     width: Int, height: Int, sigma: Double) {
         let radius = max(1, Int((3 * sigma).rounded(.up)))
         var weights = (-radius...radius).map { Float(exp(-Double($0 * $0) / (2 * sigma * sigma))) }
         let total = weights.reduce(0, +)
         weights = weights.map { $0 / total }
-        image.withUnsafeMutableBufferPointer { img in
-            scratch.withUnsafeMutableBufferPointer { tmp in
-                // Horizontal pass into tmp, vertical pass back into img; edges clamp.
-                for y in 0..<height {
-                    let row = y * width
-                    for x in 0..<width {
-                        var acc: Float = 0
-                        for k in -radius...radius {
-                            acc += weights[k + radius] * img[row + min(width - 1, max(0, x + k))]
-                        }
-                        tmp[row + x] = acc
+        weights.withUnsafeBufferPointer { w in
+            // Horizontal pass into scratch, vertical pass back into the image.
+            for y in 0..<height {
+                let row = y * width
+                for x in 0..<width {
+                    var acc: Float = 0
+                    for k in -radius...radius {
+                        acc += w[k + radius] * image[row + min(width - 1, max(0, x + k))]
                     }
+                    scratch[row + x] = acc
                 }
-                for y in 0..<height {
-                    for x in 0..<width {
-                        var acc: Float = 0
-                        for k in -radius...radius {
-                            acc += weights[k + radius] * tmp[min(height - 1, max(0, y + k)) * width + x]
-                        }
-                        img[y * width + x] = acc
+            }
+            for y in 0..<height {
+                for x in 0..<width {
+                    var acc: Float = 0
+                    for k in -radius...radius {
+                        acc += w[k + radius] * scratch[min(height - 1, max(0, y + k)) * width + x]
                     }
+                    image[y * width + x] = acc
                 }
             }
         }
@@ -237,11 +247,12 @@ enum ImpressionRenderer {
 
     /// Adds sensor noise and rounds to 8 bits. The noise is an Irwin–Hall sum of four
     /// 16-bit uniforms from one 64-bit draw: close enough to Gaussian, and cheap.
-    private static func quantize(_ gray: [Float], noiseSigma: Double, using rng: inout SeededGenerator) -> [UInt8] {
+    private static func quantize(_ gray: UnsafeMutablePointer<Float>, count: Int, noiseSigma: Double,
+                                 using rng: inout SeededGenerator) -> [UInt8] {
         // The sum of four U(0,1) has variance 1/3.
         let scale = Float(noiseSigma * 3.0.squareRoot() / 65536)
-        var pixels = [UInt8](repeating: 0, count: gray.count)
-        for i in gray.indices {
+        var pixels = [UInt8](repeating: 0, count: count)
+        for i in 0..<count {
             let r = rng.next()
             let sum = Float(r & 0xFFFF) + Float((r >> 16) & 0xFFFF) + Float((r >> 32) & 0xFFFF) + Float(r >> 48)
             let v = gray[i] + (sum - 2 * 65535) * scale

@@ -19,22 +19,18 @@ struct ValueNoise {
         lattice = values
     }
 
-    /// Renders the field into a row-major buffer of `width*height` values in [0, 1].
-    func render(width: Int, height: Int, into out: inout [Float]) {
-        precondition(out.count == width * height)
+    /// Renders the field into a row-major plane of `width*height` values in [0, 1].
+    func render(width: Int, height: Int, into o: UnsafeMutablePointer<Float>) {
         let inv = 1 / cell
-        // Column weights are the same on every row: compute them once.
-        var col0 = [Int](repeating: 0, count: width)
-        var colT = [Float](repeating: 0, count: width)
-        for x in 0..<width {
+        // Column cell and weight are the same on every row: compute them once.
+        let columnsAt = (0..<width).map { x -> (cell: Int, weight: Float) in
             let fx = Float(x) * inv
             let i = Int(fx)
             let t = fx - Float(i)
-            col0[x] = i
-            colT[x] = t * t * (3 - 2 * t)
+            return (i, t * t * (3 - 2 * t))
         }
         lattice.withUnsafeBufferPointer { l in
-            out.withUnsafeMutableBufferPointer { o in
+            columnsAt.withUnsafeBufferPointer { columnsAt in
                 for y in 0..<height {
                     let fy = Float(y) * inv
                     let j = Int(fy)
@@ -43,7 +39,7 @@ struct ValueNoise {
                     let top = j * columns, bottom = top + columns
                     let row = y * width
                     for x in 0..<width {
-                        let i = col0[x], tx = colT[x]
+                        let (i, tx) = columnsAt[x]
                         let a = l[top + i] + tx * (l[top + i + 1] - l[top + i])
                         let b = l[bottom + i] + tx * (l[bottom + i + 1] - l[bottom + i])
                         o[row + x] = a + ty * (b - a)
