@@ -4,9 +4,11 @@ public struct ImpressionOptions: Sendable, Hashable {
     public enum Difficulty: String, Sendable, Hashable, CaseIterable, Codable {
         /// Cooperative users on a clean sensor: small shifts, little distortion, mild skin effects.
         case easy
-        /// Close to FVC2002 DB1–DB3: partial contact, ±25° rotation, dry and wet fingers.
+        /// Partial contact, ±25° rotation, dry and wet fingers; for the project's matcher
+        /// between FVC2002's SFinGe set (DB4) and its optical sets (docs/synthetic.md).
         case realistic
-        /// Careless placement, strong distortion, very dry or wet skin, heavy noise.
+        /// Careless placement, strong distortion, very dry or wet skin, heavy noise; about
+        /// as hard as FVC2002 DB1 for the project's matcher.
         case hard
     }
 
