@@ -19,18 +19,24 @@ public enum SearchBenchmark {
         public var exhaustive_probes: Int
         public var hit_rate_prefilter_same_probes: Double
         public var bytes_per_finger: Int
+        /// Growth of the process's resident set while the gallery was built, per finger.
+        public var rss_bytes_per_finger: Int
         public var source: String
         public var build_seconds: Double
+        /// Share of probes whose mate the prefilter keeps, by penetration.
+        public var prefilter_recall: [String: Double]
 
         public var summary: String {
             String(format: """
                 gallery %d fingers (%@), %d probes, penetration %.3f
                 probe time p50 %.1f ms, p95 %.1f ms; %.0f effective comparisons/s
                 rank-1 hit rate: prefilter %.2f%%; exhaustive %.2f%% vs prefilter %.2f%% on the same %d probes
-                %d bytes resident per finger; gallery built in %.1f s
+                %d bytes payload per finger (%d by process RSS growth); gallery built in %.1f s
+                prefilter keeps the mate: %@
                 """, gallery, source, probes, penetration, probe_ms_p50, probe_ms_p95, effective_comparisons_per_s,
                    hit_rate_prefilter * 100, hit_rate_exhaustive * 100, hit_rate_prefilter_same_probes * 100,
-                   exhaustive_probes, bytes_per_finger, build_seconds)
+                   exhaustive_probes, bytes_per_finger, rss_bytes_per_finger, build_seconds,
+                   prefilter_recall.sorted { $0.key < $1.key }.map { "\($0.key): \(String(format: "%.1f%%", $0.value * 100))" }.joined(separator: ", "))
         }
     }
 
@@ -39,6 +45,7 @@ public enum SearchBenchmark {
     public static func run(gallerySize: Int, penetration: Double, exhaustiveProbes: Int,
                            realSets: [FingerprintSet], seed: UInt64 = 42) throws -> Result {
         let encoder = CylinderEncoder()
+        let rssBefore = residentSetBytes()
         let shard = GalleryShard(encoder: encoder)
         var probes = [Probe]()
         var source: String
@@ -99,7 +106,17 @@ public enum SearchBenchmark {
             }
             next += batch
         }
+        shard.compact()
         let buildSeconds = Date().timeIntervalSince(buildStart)
+        let rssPerFinger = Double(residentSetBytes() - rssBefore) / Double(max(1, shard.count))
+
+        // How deep into the prefilter ranking each probe's mate sits.
+        var ranks = [Double]()
+        for p in probes { ranks.append(shard.prefilterRank(p.template, subject: p.subject) ?? 1) }
+        var recall = [String: Double]()
+        for depth in [0.001, 0.005, 0.01, 0.05, 0.1] {
+            recall[String(format: "%.3f", depth)] = Double(ranks.filter { $0 < depth }.count) / Double(max(1, ranks.count))
+        }
 
         // Two-stage search for every probe.
         let options = SearchOptions(limit: 1, penetration: penetration)
@@ -136,6 +153,15 @@ public enum SearchBenchmark {
                       exhaustive_probes: m,
                       hit_rate_prefilter_same_probes: m > 0 ? Double(prefilterHitsSame) / Double(m) : 0,
                       bytes_per_finger: Int(shard.residentBytesPerFinger.rounded()),
-                      source: source, build_seconds: buildSeconds)
+                      rss_bytes_per_finger: Int(rssPerFinger.rounded()),
+                      source: source, build_seconds: buildSeconds, prefilter_recall: recall)
     }
+}
+
+/// Resident set size of this process (Linux /proc/self/statm), 0 where unavailable.
+func residentSetBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }

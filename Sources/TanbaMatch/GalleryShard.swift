@@ -36,9 +36,10 @@ public struct SearchOptions: Sendable, Hashable {
 /// An in-memory gallery of finger templates laid out for fast 1:N search.
 ///
 /// Data-oriented: minutiae of all fingers live in one packed array (6 bytes each, matching
-/// frame), prefilter vectors in one blocked array the SIMD scan streams through. Cylinders
-/// are rebuilt only for the shortlist — they would cost ~3 KiB per finger resident.
-/// `residentBytesPerFinger` reports the real figure.
+/// frame); the prefilter is an inverted index from cylinder hash keys (`CylinderHasher`) to
+/// gallery slots, one flat bucket array per (table, key). Cylinders are rebuilt only for the
+/// shortlist — resident they would cost ~3 KiB per finger. `residentBytesPerFinger` reports
+/// the real figure.
 ///
 /// Thread safety: any number of concurrent searches, writers exclusive (a read–write lock).
 public final class GalleryShard: @unchecked Sendable {
@@ -49,24 +50,24 @@ public final class GalleryShard: @unchecked Sendable {
     }
 
     public let encoder: CylinderEncoder
-    public let prefilterEncoder: PrefilterEncoder
+    public let hasher: CylinderHasher
     public let comparator: TemplateComparator
 
     private var keys = [GalleryKey]()
     private var live = [Bool]()
     private var offsets: [UInt32] = [0]
     private var minutiae = [PackedMinutia]()
-    /// Blocked by 8 fingers (word-major inside a block), padded with zero vectors.
-    private var prefilter = [UInt64]()
-    private var prefilterNorms = [Float]()
+    /// buckets[table * bucketsPerTable + key]: slots holding that key, in insertion order.
+    private var buckets: [[UInt32]]
     private var index = [GalleryKey: Int]()
     private var lock = pthread_rwlock_t()
 
-    public init(encoder: CylinderEncoder = .init(), prefilterEncoder: PrefilterEncoder = .init(),
+    public init(encoder: CylinderEncoder = .init(), hasher: CylinderHasher? = nil,
                 comparator: TemplateComparator = .init()) {
         self.encoder = encoder
-        self.prefilterEncoder = prefilterEncoder
+        self.hasher = hasher ?? CylinderHasher(geometry: encoder.geometry)
         self.comparator = comparator
+        buckets = [[UInt32]](repeating: [], count: self.hasher.tables * self.hasher.bucketsPerTable)
         pthread_rwlock_init(&lock, nil)
     }
 
@@ -82,26 +83,22 @@ public final class GalleryShard: @unchecked Sendable {
 
     /// Adds or replaces a finger from an already prepared template.
     public func add(_ key: GalleryKey, prepared: MatchTemplate) {
-        let vector = prefilterEncoder.encode(prepared)
+        let keys = hasher.keys(prepared)
         let packed = (0..<prepared.count).map {
             PackedMinutia(x: Int16(clamping: Int(prepared.x[$0].rounded())), y: Int16(clamping: Int(prepared.y[$0].rounded())),
                           angle: prepared.angle[$0], quality: 0)
         }
         write {
             if let old = index[key] { retire(old) }
-            let slot = keys.count
-            keys.append(key)
+            let slot = self.keys.count
+            self.keys.append(key)
             live.append(true)
             minutiae += packed
             offsets.append(UInt32(minutiae.count))
-            let words = prefilterEncoder.wordCount
-            if slot % 8 == 0 { prefilter += [UInt64](repeating: 0, count: words * 8); prefilterNorms += [Float](repeating: 0, count: 8) }
-            var pop = 0
-            for w in 0..<words {
-                prefilter[((slot >> 3) * words + w) * 8 + (slot & 7)] = vector[w]
-                pop += vector[w].nonzeroBitCount
+            for (table, tableKeys) in keys.enumerated() {
+                let base = table * hasher.bucketsPerTable
+                for k in tableKeys { buckets[base + k].append(UInt32(slot)) }
             }
-            prefilterNorms[slot] = Float(pop)
             index[key] = slot
         }
     }
@@ -116,12 +113,26 @@ public final class GalleryShard: @unchecked Sendable {
         }
     }
 
+    /// Retired slots stay in the buckets (skipped by search) until `compact()`.
+    private var retired = 0
+
     private func retire(_ slot: Int) {
         live[slot] = false
         index[keys[slot]] = nil
-        let words = prefilterEncoder.wordCount
-        for w in 0..<words { prefilter[((slot >> 3) * words + w) * 8 + (slot & 7)] = 0 }
-        prefilterNorms[slot] = 0
+        retired += 1
+    }
+
+    /// Drops retired slots from the buckets and trims every bucket to its size: run after a
+    /// bulk load or many deletions (search keeps working meanwhile only if no writer holds
+    /// the lock, so schedule it like any write).
+    public func compact() {
+        write {
+            for b in 0..<buckets.count where !buckets[b].isEmpty {
+                let kept = buckets[b].filter { live[Int($0)] }
+                buckets[b] = kept.withUnsafeBufferPointer { Array($0) }
+            }
+            retired = 0
+        }
     }
 
     /// The prepared template of an enrolled finger (cylinders rebuilt from resident minutiae).
@@ -135,16 +146,25 @@ public final class GalleryShard: @unchecked Sendable {
                               angle: minutiae[range].map(\.angle))
     }
 
-    /// Bytes resident per searchable finger: packed minutiae, prefilter vector and norm, key,
-    /// offset and liveness flag (hash-index overhead excluded).
+    /// Payload bytes per searchable finger: packed minutiae, index entries, keys, offsets and
+    /// liveness flags. Excluded: the fixed bucket table (`fixedIndexBytes`), allocator and
+    /// growth slack (`compact()` trims the latter; `tanba bench search` reports the process's
+    /// real resident growth per finger next to this figure), and the dictionary from keys to
+    /// slots (used by enrollment, not by search).
     public var residentBytesPerFinger: Double {
         read {
-            let n = max(1, keys.count)
-            let bytes = minutiae.count * MemoryLayout<PackedMinutia>.stride + prefilter.count * 8
-                + prefilterNorms.count * 4 + keys.count * MemoryLayout<GalleryKey>.stride + offsets.count * 4 + live.count
+            let n = max(1, index.count)
+            var entries = 0
+            for b in buckets { entries += b.count }
+            let bytes = minutiae.count * MemoryLayout<PackedMinutia>.stride + entries * 4
+                + keys.count * MemoryLayout<GalleryKey>.stride + offsets.count * 4 + live.count
             return Double(bytes) / Double(n)
         }
     }
+
+    /// The bucket table itself: one array header per (table, key), whatever the gallery size
+    /// (8 × 65,536 × 8 bytes = 4 MiB with the default hasher).
+    public var fixedIndexBytes: Int { buckets.count * MemoryLayout<[UInt32]>.stride }
 
     /// 1:N search for one finger. Stage one scans every prefilter vector; stage two runs the
     /// full comparator on the `penetration` share with the best prefilter scores.
@@ -157,46 +177,49 @@ public final class GalleryShard: @unchecked Sendable {
         }
     }
 
-    /// Slots of the best prefilter scores (live fingers only).
-    func shortlist(_ probe: MatchTemplate, options: SearchOptions, slots n: Int) -> [Int] {
+    /// Slots with the most prefilter votes (live fingers only), best first.
+    func shortlist(_ probe: MatchTemplate, options: SearchOptions, slots n: Int, forceRanking: Bool = false) -> [Int] {
         let wanted = min(index.count, max(options.minimumShortlist, Int((options.penetration * Double(index.count)).rounded(.up))))
-        if wanted >= index.count { return (0..<n).filter { live[$0] } }
-        let probeVector = prefilterEncoder.encode(probe)
-        let padded = (n + 7) & ~7
-        var counts = [UInt16](repeating: 0, count: padded)
-        let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, padded / 4096))
-        let blocksPerThread = (padded / 8 + threads - 1) / threads
-        let words = prefilterEncoder.wordCount
-        prefilter.withUnsafeBufferPointer { g in
-            counts.withUnsafeMutableBufferPointer { out in
-                // Addresses cross into the worker closures as integers: the buffers outlive
-                // concurrentPerform, which returns only when every worker has finished.
-                let outAddress = Int(bitPattern: out.baseAddress!)
-                let galleryAddress = Int(bitPattern: g.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
-                    let firstBlock = t * blocksPerThread
-                    let blocks = min(blocksPerThread, padded / 8 - firstBlock)
-                    guard blocks > 0 else { return }
-                    let slice = UnsafeBufferPointer(start: UnsafePointer<UInt64>(bitPattern: galleryAddress)! + firstBlock * 8 * words,
-                                                    count: blocks * 8 * words)
-                    let dst = UnsafeMutableBufferPointer(start: UnsafeMutablePointer<UInt16>(bitPattern: outAddress)! + firstBlock * 8,
-                                                         count: blocks * 8)
-                    comparator.kernel.andPopcount(probe: probeVector, gallery: slice, count: blocks * 8, into: dst)
+        if wanted >= index.count && !forceRanking { return (0..<n).filter { live[$0] } }
+        let probeKeys = hasher.keys(probe)
+        var votes = [UInt16](repeating: 0, count: n)
+        votes.withUnsafeMutableBufferPointer { v in
+            for (table, tableKeys) in probeKeys.enumerated() {
+                let base = table * hasher.bucketsPerTable
+                for k in tableKeys {
+                    buckets[base + k].withUnsafeBufferPointer { slots in
+                        for s in slots { v[Int(s)] &+= 1 }
+                    }
                 }
             }
         }
-        // Rank by shared bits over √(bits set in the gallery vector): dense vectors (many
-        // minutiae) would otherwise collect chance hits.
-        var keyed = [(Float, Int32)]()
-        keyed.reserveCapacity(n)
-        for s in 0..<n where live[s] && prefilterNorms[s] > 0 {
-            keyed.append((Float(counts[s]) / prefilterNorms[s].squareRoot(), Int32(s)))
+        // Votes are small integers: a histogram finds the cut that keeps `wanted` slots.
+        var histogram = [Int](repeating: 0, count: 65536)
+        for s in 0..<n where live[s] { histogram[Int(votes[s])] += 1 }
+        var cut = 65535, kept = 0
+        while cut > 0 && kept + histogram[cut] < wanted { kept += histogram[cut]; cut -= 1 }
+        var above = [(Float, Int32)](), atCut = [Int32]()
+        for s in 0..<n where live[s] {
+            let v = Int(votes[s])
+            if v > cut { above.append((Float(v), Int32(s))) } else if v == cut { atCut.append(Int32(s)) }
         }
-        let k = min(wanted, keyed.count)
-        keyed.withUnsafeMutableBufferPointer { buf in
-            Self.partialSortDescending(buf, k: k)
+        above.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 < $1.1 }
+        var out = above.map { Int($0.1) }
+        out += atCut.prefix(wanted - out.count).map { Int($0) }
+        return out
+    }
+
+    /// Where a subject's best-placed finger lands in the prefilter ranking, as a share of the
+    /// searchable gallery (0 = first); nil when the subject is not enrolled. For measuring
+    /// how much penetration the prefilter needs (`tanba bench search`).
+    public func prefilterRank(_ probe: MatchTemplate, subject: UInt64) -> Double? {
+        read {
+            let n = keys.count
+            let all = shortlist(probe, options: SearchOptions(penetration: 0.999_999, minimumShortlist: 0), slots: n,
+                                forceRanking: true)
+            guard let position = all.firstIndex(where: { keys[$0].subject == subject }) else { return nil }
+            return Double(position) / Double(max(1, index.count))
         }
-        return keyed.prefix(k).map { Int($0.1) }
     }
 
     /// Runs the full comparator on `slots` in parallel and keeps the best `limit`.
@@ -225,26 +248,6 @@ public final class GalleryShard: @unchecked Sendable {
     static func trim(_ c: inout [Candidate], _ limit: Int) {
         c.sort { $0.score != $1.score ? $0.score > $1.score : ($0.key.subject, $0.key.position) < ($1.key.subject, $1.key.position) }
         if c.count > limit { c.removeLast(c.count - limit) }
-    }
-
-    /// Moves the k largest (by .0, ties by lower .1) to the front, sorted.
-    static func partialSortDescending(_ a: UnsafeMutableBufferPointer<(Float, Int32)>, k: Int) {
-        guard k > 0 else { return }
-        func before(_ x: (Float, Int32), _ y: (Float, Int32)) -> Bool { x.0 != y.0 ? x.0 > y.0 : x.1 < y.1 }
-        // Quickselect to place the k-th element, then sort the head.
-        var lo = 0, hi = a.count - 1
-        while lo < hi {
-            let pivot = a[(lo + hi) >> 1]
-            var i = lo, j = hi
-            while i <= j {
-                while before(a[i], pivot) { i += 1 }
-                while before(pivot, a[j]) { j -= 1 }
-                if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
-            }
-            if k - 1 <= j { hi = j } else if k - 1 >= i { lo = i } else { break }
-        }
-        var head = UnsafeMutableBufferPointer(rebasing: a[0..<k])
-        head.sort(by: before)
     }
 
     private func read<T>(_ body: () throws -> T) rethrows -> T {
