@@ -54,29 +54,48 @@ public struct SimilarityKernel: Sendable, Hashable {
 
     /// Fills `out` with `a.count` rows of `b.paddedCount` similarities.
     public func matrix(_ a: MatchTemplate, _ b: MatchTemplate, maximumDirectionDifference: Int, into out: inout [Float]) {
-        precondition(a.wordCount == b.wordCount, "templates built with different cylinder geometries")
-        let stride = b.paddedCount
-        let needed = a.count * stride
+        let needed = a.count * b.paddedCount
         if out.count < needed { out = [Float](repeating: 0, count: needed) }
+        out.withUnsafeMutableBufferPointer { o in
+            matrix(a, b, maximumDirectionDifference: maximumDirectionDifference, into: o.baseAddress!)
+        }
+    }
+
+    /// Same, into caller-owned memory of at least `a.count × b.paddedCount` floats.
+    func matrix(_ a: MatchTemplate, _ b: MatchTemplate, maximumDirectionDifference: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(a.wordCount == b.wordCount, "templates built with different cylinder geometries")
         if level == .scalarReference {
-            scalarMatrix(a, b, maximumDirectionDifference: maximumDirectionDifference, into: &out)
+            scalarMatrix(a, b, maximumDirectionDifference: maximumDirectionDifference, into: out)
             return
         }
         a.bits.withUnsafeBufferPointer { ab in a.norms.withUnsafeBufferPointer { an in
         a.rootNorms.withUnsafeBufferPointer { ar in a.angle.withUnsafeBufferPointer { aa in
         b.bits.withUnsafeBufferPointer { bb in b.norms.withUnsafeBufferPointer { bn in
         b.rootNorms.withUnsafeBufferPointer { br in b.angle.withUnsafeBufferPointer { ba in
-        out.withUnsafeMutableBufferPointer { o in
             var ca = tanba_cylinders(bits: ab.baseAddress, norms: an.baseAddress, root_norms: ar.baseAddress,
                                      angles: aa.baseAddress, count: Int32(a.count), words: Int32(a.wordCount))
             var cb = tanba_cylinders(bits: bb.baseAddress, norms: bn.baseAddress, root_norms: br.baseAddress,
                                      angles: ba.baseAddress, count: Int32(b.count), words: Int32(b.wordCount))
-            tanba_similarity_matrix(level.cLevel, &ca, &cb, Int32(maximumDirectionDifference), o.baseAddress, Int32(stride))
-        }}}}}}}}}
+            tanba_similarity_matrix(level.cLevel, &ca, &cb, Int32(maximumDirectionDifference), out, Int32(b.paddedCount))
+        }}}}}}}}
+    }
+
+    /// ρ of LSS-R for every two selected pairs (see `tanba_compatibility_matrix`): the C
+    /// kernels at the fast levels, the Swift definition at the reference level.
+    func compatibility(_ g: PairGeometry, count n: Int, tables t: CompatibilityTables,
+                       into out: UnsafeMutablePointer<Float>, stride: Int, scratch: UnsafeMutablePointer<Int32>) {
+        if level == .scalarReference {
+            t.referenceMatrix(g, count: n, into: out, stride: stride)
+            return
+        }
+        var pairs = tanba_pairs(ax: g.ax, ay: g.ay, bx: g.bx, by: g.by, a_cos: g.ac, a_sin: g.as_,
+                                b_cos: g.bc, b_sin: g.bs, initial: g.initial, delta: g.delta, count: Int32(n))
+        var tables = tanba_compatibility_tables(length: t.lengthTable, direction: t.directionTable, segment: t.segmentTable)
+        tanba_compatibility_matrix(level.cLevel, &pairs, &tables, out, Int32(stride), scratch)
     }
 
     /// The reference: the definition, written as plainly as possible.
-    func scalarMatrix(_ a: MatchTemplate, _ b: MatchTemplate, maximumDirectionDifference: Int, into out: inout [Float]) {
+    func scalarMatrix(_ a: MatchTemplate, _ b: MatchTemplate, maximumDirectionDifference: Int, into out: UnsafeMutablePointer<Float>) {
         let stride = b.paddedCount
         for i in 0..<a.count {
             for j in 0..<stride {

@@ -42,6 +42,39 @@ typedef struct {
 void tanba_similarity_matrix(tanba_kernel_level level, const tanba_cylinders *a, const tanba_cylinders *b,
                              int32_t max_direction_difference, float *out, int32_t row_stride);
 
+/// The pairs kept by the comparator's local stage, structure of arrays (LSS-R geometry).
+typedef struct {
+    const float *ax, *ay, *bx, *by;   // positions of each pair's minutia in A and in B
+    const float *a_cos, *a_sin;       // cos and sin of the A minutia's direction
+    const float *b_cos, *b_sin;       // and of the B minutia's
+    const float *initial;             // the pair's local similarity λ (decides the frame)
+    const int32_t *delta;             // A direction − B direction, ISO units (256 per turn)
+    int32_t count;
+} tanba_pairs;
+
+/// Sigmoid tables of ρ, indexed as the reference formula does.
+typedef struct {
+    const float *length;      // Z1 at index (int)(d1 · 16), d1 < 16 px
+    const float *direction;   // Z2 at index d2, 0…128
+    const float *segment;     // Z3 at index (int)((cos d3 + 1) · 4096), 0…8192
+} tanba_compatibility_tables;
+
+/// ρ(r, k) of LSS-R for every two pairs: `count` rows of `row_stride` floats (only the
+/// first `count` columns are written). With f the better of r and k (higher λ, then lower
+/// index) and o the other, in single precision, in this order:
+///   dA = A_o − A_f, dB = B_o − B_f, lenA = √(dA·dA), lenB = √(dB·dB), d1 = |lenA − lenB|;
+///   d1 ≥ 16 → 0; z1 = length[(int)(d1 · 16)];
+///   d2 = (delta_f − delta_o) mod 256, folded to 0…128; z2 = direction[d2];
+///   (uA, vA) = (c·dxA + s·dyA, (−s)·dxA + c·dyA) with f's A direction, likewise (uB, vB);
+///   cos = lenA·lenB > 0 ? clamp((uA·uB + vA·vB) / (lenA·lenB), −1, 1) : 1;
+///   z3 = segment[(int)((cos + 1) · 4096)]; ρ = z1 · z2 · z3, and 0 if below 2⁻²⁴;
+/// ρ(r, r) = 0; the matrix is symmetric (ρ(k, r) is ρ(r, k), which the formula makes
+/// explicit by choosing f). Every level returns the same bits as the Swift reference
+/// (`CompatibilityTables.referenceMatrix`). `scratch` holds at least count² + 32 int32.
+void tanba_compatibility_matrix(tanba_kernel_level level, const tanba_pairs *pairs,
+                                const tanba_compatibility_tables *tables, float *out, int32_t row_stride,
+                                int32_t *scratch);
+
 /// Prefilter scan: popcount(probe ∧ g) for every gallery vector g. The gallery is blocked
 /// like cylinders (8 vectors per group, word-major); `count` is a multiple of 8.
 void tanba_and_popcount_scan(tanba_kernel_level level, const uint64_t *probe, int32_t words,
