@@ -117,6 +117,11 @@ public struct RidgeEnhancer: Sendable {
         let p = parameters
         let g = CellGrid(width: image.width, height: image.height, cell: max(4, p.cell))
         let w = g.width, h = g.height, n = w * h
+        guard w >= 2 * g.cell, h >= 2 * g.cell else {
+            // Too small to estimate anything: unchanged, all foreground.
+            return Result(image: image, foreground: [Bool](repeating: true, count: g.cellsX * g.cellsY),
+                          cellsX: g.cellsX, cellsY: g.cellsY, cell: g.cell)
+        }
 
         // Normalisation and segmentation.
         var (norm, deviation) = RidgeEnhancer.normalise(image, grid: g, radius: max(2, p.normalisationRadius))
