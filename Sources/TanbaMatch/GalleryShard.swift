@@ -59,6 +59,8 @@ public final class GalleryShard: @unchecked Sendable {
     private var minutiae = [PackedMinutia]()
     /// buckets[table * bucketsPerTable + key]: slots holding that key, in insertion order.
     private var buckets: [[UInt32]]
+    /// Index entries of each slot (its distinct keys over all tables), for vote normalisation.
+    private var keyCounts = [UInt16]()
     private var index = [GalleryKey: Int]()
     private var lock = pthread_rwlock_t()
 
@@ -95,10 +97,13 @@ public final class GalleryShard: @unchecked Sendable {
             live.append(true)
             minutiae += packed
             offsets.append(UInt32(minutiae.count))
+            var entries = 0
             for (table, tableKeys) in keys.enumerated() {
                 let base = table * hasher.bucketsPerTable
                 for k in tableKeys { buckets[base + k].append(UInt32(slot)) }
+                entries += tableKeys.count
             }
+            keyCounts.append(UInt16(clamping: entries))
             index[key] = slot
         }
     }
@@ -157,7 +162,7 @@ public final class GalleryShard: @unchecked Sendable {
             var entries = 0
             for b in buckets { entries += b.count }
             let bytes = minutiae.count * MemoryLayout<PackedMinutia>.stride + entries * 4
-                + keys.count * MemoryLayout<GalleryKey>.stride + offsets.count * 4 + live.count
+                + keys.count * MemoryLayout<GalleryKey>.stride + offsets.count * 4 + live.count + keyCounts.count * 2
             return Double(bytes) / Double(n)
         }
     }
@@ -193,7 +198,16 @@ public final class GalleryShard: @unchecked Sendable {
                 }
             }
         }
-        // Votes are small integers: a histogram finds the cut that keeps `wanted` slots.
+        // A finger with more cylinders holds more keys and collects more chance votes, so
+        // fingers are ranked by votes / √(keys held) — a cosine between the probe's and the
+        // finger's key sets. Squared and scaled to stay an integer for the histogram below.
+        // (Measured: without it, synthetic background fingers with many minutiae crowded
+        // out real mates — 80% of mates kept at 1% penetration, 90% with it.)
+        for s in 0..<n {
+            let v = UInt32(votes[s])
+            votes[s] = UInt16(min(65535, v * v * 64 / max(1, UInt32(keyCounts[s]))))
+        }
+        // Scores are small integers: a histogram finds the cut that keeps `wanted` slots.
         var histogram = [Int](repeating: 0, count: 65536)
         for s in 0..<n where live[s] { histogram[Int(votes[s])] += 1 }
         var cut = 65535, kept = 0
