@@ -427,6 +427,345 @@ void tanba_compatibility_matrix(tanba_kernel_level level, const tanba_pairs *pai
     compatibility_portable(pairs, tables, out, row_stride);
 }
 
+// MARK: Cylinders
+
+// ⌈x⌉ and ⌊x⌋ for |x| < 2³¹, exactly, without libm (baseline x86-64 has no rounding
+// instruction, and these run for every neighbour).
+static inline int ceil_int(float x) { int t = (int)x; return (float)t < x ? t + 1 : t; }
+static inline int floor_int(float x) { int t = (int)x; return (float)t > x ? t - 1 : t; }
+
+// One minutia's cylinder sums, accumulated into acc (cell-major, `bins` per cell), from
+// its neighbours in index order — the order of the reference, so the sums are the same
+// floats. NB is the number of direction bins when it is a compile-time constant.
+static inline __attribute__((always_inline))
+void cylinder_sums_portable(const tanba_cylinder_geometry *g, const float *x, const float *y, const uint8_t *angle,
+                            int m, const int32_t *neighbours, int count, float *acc, const int NB) {
+    const float c = g->cosine[angle[m]], s = g->sine[angle[m]];
+    const float cut = g->cut, cs = g->cell_size, half = g->half, cut2 = g->cut2, scale = g->spatial_scale;
+    const int ns = g->spatial_cells;
+    for (int q = 0; q < count; q++) {
+        const int k = neighbours[q];
+        const float dx = x[k] - x[m], dy = y[k] - y[m];
+        const float u = c * dx + s * dy, v = -s * dx + c * dy;
+        int i0 = ceil_int((u - cut) / cs + half), i1 = floor_int((u + cut) / cs + half);
+        int j0 = ceil_int((v - cut) / cs + half), j1 = floor_int((v + cut) / cs + half);
+        if (i0 < 1) i0 = 1;
+        if (i1 > ns) i1 = ns;
+        if (j0 < 1) j0 = 1;
+        if (j1 > ns) j1 = ns;
+        if (i0 > i1 || j0 > j1) continue;
+        const float *w = g->directional + (uint8_t)(angle[k] - angle[m]) * NB;
+        for (int j = j0; j <= j1; j++) {
+            const int first = i0 > g->row_first[j] ? i0 : g->row_first[j];
+            const int last = i1 < g->row_last[j] ? i1 : g->row_last[j];
+            const float cy = g->centre[j] - v, cy2 = cy * cy;
+            float *cell = acc + (size_t)(g->row_cell[j] + first - g->row_first[j]) * NB;
+            for (int i = first; i <= last; i++, cell += NB) {
+                const float cx = g->centre[i] - u;
+                const float d2 = cx * cx + cy2;
+                if (d2 > cut2) continue;
+                const float gs = g->spatial[(int)(d2 * scale)];
+                for (int b = 0; b < NB; b++) cell[b] += gs * w[b];
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+int32_t encode_cylinders_portable(const tanba_cylinder_geometry *g, const float *x, const float *y, const uint8_t *angle,
+                                  int n, int32_t *kept, uint64_t *cylinders, float *scratch, const int NB) {
+    const int bins = g->cells * NB, W = g->words;
+    float *acc = scratch;
+    int32_t *neighbours = (int32_t *)(scratch + bins);
+    memset(acc, 0, sizeof(float) * bins);
+    int32_t out = 0;
+    for (int m = 0; m < n; m++) {
+        int count = 0;
+        for (int k = 0; k < n; k++) {
+            const float dx = x[k] - x[m], dy = y[k] - y[m];
+            neighbours[count] = k;
+            count += (dx * dx + dy * dy <= g->reach2) & (k != m);
+        }
+        if (count < g->minimum_neighbours) continue;
+        cylinder_sums_portable(g, x, y, angle, m, neighbours, count, acc, NB);
+        uint64_t *cylinder = cylinders + (size_t)out * W;
+        for (int w = 0; w < W; w++) cylinder[w] = 0;
+        for (int b = 0; b < bins; b++) {
+            cylinder[b >> 6] |= (uint64_t)(acc[b] >= g->threshold) << (b & 63);
+            acc[b] = 0.0f;
+        }
+        kept[out++] = m;
+    }
+    return out;
+}
+
+#if defined(__x86_64__)
+// The vector levels, for the default six direction bins. Per minutia:
+//  1. neighbours within reach, eight candidates at a time, appended without branches;
+//  2. per neighbour, its rotated position (u, v), the 3σS window of grid rows and columns
+//     (exact ⌈⌉/⌊⌋ of the reference's quotients) and its direction row, eight neighbours
+//     at a time, into small arrays;
+//  3. per cell of each window (about eleven per neighbour), the squared distance, the
+//     spatial weight — 0 past 3σS: adding 0 · w to a sum of non-negative terms changes no
+//     bit, so there is no branch — and the six-bin multiply-add, straight-line;
+//  4. the bins, compared with μψ eight or sixteen at a time, become the cylinder's bits,
+//     and are cleared for the next minutia.
+// Steps 1, 2 and 4 are exact lane by lane; step 3 adds to each sum in neighbour order.
+
+#define CYLINDER_TARGET __attribute__((target("avx2")))
+
+typedef struct {
+    float *acc;                  // cells × 8 floats (six bins, two always 0), zero between minutiae
+    int32_t *neighbours;         // n + 8
+    float *u, *v;                // n + 8 each
+    int32_t *i0, *i1, *j0, *j1, *row;
+} cylinder_work;
+
+static cylinder_work cylinder_work_in(float *scratch, int cells, int n) {
+    cylinder_work w;
+    // An even number of cells: the AVX-512 thresholding reads two at a time.
+    const size_t padded = ((size_t)cells + 1) / 2 * 16, lane = ((size_t)n + 15) & ~(size_t)7;
+    // Cache-line aligned, so that no cell straddles two lines.
+    w.acc = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    scratch = w.acc;
+    w.neighbours = (int32_t *)(scratch + padded);
+    w.u = scratch + padded + lane;
+    w.v = w.u + lane;
+    w.i0 = (int32_t *)(w.v + lane); w.i1 = w.i0 + lane; w.j0 = w.i1 + lane; w.j1 = w.j0 + lane; w.row = w.j1 + lane;
+    memset(w.acc, 0, sizeof(float) * padded);
+    return w;
+}
+
+// Step 1. Returns the number of neighbours; the list is padded with m (a valid index).
+CYLINDER_TARGET
+static int cylinder_neighbours(const tanba_cylinder_geometry *g, const float *x, const float *y, int m, int n,
+                               int32_t *neighbours) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 xm = _mm256_set1_ps(x[m]), ym = _mm256_set1_ps(y[m]), reach2 = _mm256_set1_ps(g->reach2);
+    int count = 0;
+    for (int k0 = 0; k0 < n; k0 += 8) {
+        const __m256i k = _mm256_add_epi32(lane, _mm256_set1_epi32(k0));
+        const __m256i valid = _mm256_andnot_si256(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(m)),
+                                                  _mm256_cmpgt_epi32(_mm256_set1_epi32(n), k));
+        const __m256 dx = _mm256_sub_ps(_mm256_maskload_ps(x + k0, valid), xm);
+        const __m256 dy = _mm256_sub_ps(_mm256_maskload_ps(y + k0, valid), ym);
+        const __m256 d2 = _mm256_add_ps(_mm256_mul_ps(dx, dx), _mm256_mul_ps(dy, dy));
+        const int bits = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps(d2, reach2, _CMP_LE_OQ), _mm256_castsi256_ps(valid)));
+        for (int l = 0; l < 8; l++) { neighbours[count] = k0 + l; count += (bits >> l) & 1; }
+    }
+    for (int l = 0; l < 8; l++) neighbours[count + l] = m;
+    return count;
+}
+
+// Step 2.
+CYLINDER_TARGET
+static void cylinder_windows(const tanba_cylinder_geometry *g, const float *x, const float *y, const uint8_t *angle,
+                             int m, int count, cylinder_work *w) {
+    const __m256 c = _mm256_set1_ps(g->cosine[angle[m]]), s = _mm256_set1_ps(g->sine[angle[m]]);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 xm = _mm256_set1_ps(x[m]), ym = _mm256_set1_ps(y[m]);
+    const __m256 cut = _mm256_set1_ps(g->cut), cs = _mm256_set1_ps(g->cell_size), half = _mm256_set1_ps(g->half);
+    const __m256i one = _mm256_set1_epi32(1), last = _mm256_set1_epi32(g->spatial_cells);
+    const __m256i am = _mm256_set1_epi32(angle[m]), byte = _mm256_set1_epi32(255);
+    for (int q = 0; q < count; q += 8) {
+        const __m256i k = _mm256_loadu_si256((const __m256i *)(w->neighbours + q));
+        const __m256 dx = _mm256_sub_ps(_mm256_i32gather_ps(x, k, 4), xm);
+        const __m256 dy = _mm256_sub_ps(_mm256_i32gather_ps(y, k, 4), ym);
+        const __m256 u = _mm256_add_ps(_mm256_mul_ps(c, dx), _mm256_mul_ps(s, dy));
+        const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_xor_ps(s, sign), dx), _mm256_mul_ps(c, dy));
+        // ⌈x⌉ = t + (t < x), ⌊x⌋ = t − (t > x), t = x truncated: exact (a true compare is −1).
+        #define CEIL(X) ({ __m256 x_ = (X); __m256i t_ = _mm256_cvttps_epi32(x_); \
+            _mm256_sub_epi32(t_, _mm256_castps_si256(_mm256_cmp_ps(_mm256_cvtepi32_ps(t_), x_, _CMP_LT_OQ))); })
+        #define FLOOR(X) ({ __m256 x_ = (X); __m256i t_ = _mm256_cvttps_epi32(x_); \
+            _mm256_add_epi32(t_, _mm256_castps_si256(_mm256_cmp_ps(_mm256_cvtepi32_ps(t_), x_, _CMP_GT_OQ))); })
+        _mm256_storeu_ps(w->u + q, u);
+        _mm256_storeu_ps(w->v + q, v);
+        _mm256_storeu_si256((__m256i *)(w->i0 + q), _mm256_max_epi32(one, CEIL(_mm256_add_ps(_mm256_div_ps(_mm256_sub_ps(u, cut), cs), half))));
+        _mm256_storeu_si256((__m256i *)(w->i1 + q), _mm256_min_epi32(last, FLOOR(_mm256_add_ps(_mm256_div_ps(_mm256_add_ps(u, cut), cs), half))));
+        _mm256_storeu_si256((__m256i *)(w->j0 + q), _mm256_max_epi32(one, CEIL(_mm256_add_ps(_mm256_div_ps(_mm256_sub_ps(v, cut), cs), half))));
+        _mm256_storeu_si256((__m256i *)(w->j1 + q), _mm256_min_epi32(last, FLOOR(_mm256_add_ps(_mm256_div_ps(_mm256_add_ps(v, cut), cs), half))));
+        #undef CEIL
+        #undef FLOOR
+        // (angle[k] − angle[m]) mod 256, as a row of the eight-float table. The byte
+        // gather reads four bytes at angle + k: the Swift caller pads the array for it.
+        const __m256i ak = _mm256_and_si256(_mm256_i32gather_epi32((const int *)angle, k, 1), byte);
+        _mm256_storeu_si256((__m256i *)(w->row + q), _mm256_slli_epi32(_mm256_and_si256(_mm256_sub_epi32(ak, am), byte), 3));
+    }
+}
+
+// Step 3 for one neighbour: each cell of its window gets gs times the six weights, one
+// eight-float read-modify-write (cells are 32 bytes apart, so consecutive ones never
+// overlap, which would stall store-to-load forwarding; the two spare lanes add 0 · 0).
+#define CYLINDER_CELLS                                                                                \
+    for (int j = w->j0[q]; j <= w->j1[q]; j++) {                                                      \
+        const int first = w->i0[q] > g->row_first[j] ? w->i0[q] : g->row_first[j];                    \
+        const int last = w->i1[q] < g->row_last[j] ? w->i1[q] : g->row_last[j];                       \
+        const float cy = g->centre[j] - vq, cy2 = cy * cy;                                            \
+        float *cell = w->acc + (size_t)(g->row_cell[j] + first - g->row_first[j]) * 8;                \
+        for (int i = first; i <= last; i++, cell += 8) {                                              \
+            const float cx = g->centre[i] - uq;                                                       \
+            const float d2 = cx * cx + cy2;                                                           \
+            const float near = g->spatial[(int)((d2 < cut2 ? d2 : cut2) * scale)];                    \
+            const float gs = d2 > cut2 ? 0.0f : near;                                                 \
+            _mm256_storeu_ps(cell, _mm256_add_ps(_mm256_loadu_ps(cell), _mm256_mul_ps(_mm256_set1_ps(gs), w8))); \
+        }                                                                                             \
+    }
+
+// Step 4: six bits per cell, shifted into a register and stored a word at a time.
+#define CYLINDER_BITS                                                                                 \
+    {                                                                                                 \
+        uint64_t *cylinder = cylinders + (size_t)out * W, word = 0;                                    \
+        int fill = 0, next = 0;                                                                       \
+        for (int c = 0; c < g->cells; c++) {                                                          \
+            float *cell = w->acc + (size_t)c * 8;                                                     \
+            const uint64_t bits = (uint64_t)(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(cell), threshold, _CMP_GE_OQ)) & 63); \
+            _mm256_storeu_ps(cell, _mm256_setzero_ps());                                              \
+            word |= bits << fill;                                                                     \
+            fill += 6;                                                                                \
+            if (fill >= 64) { cylinder[next++] = word; fill -= 64; word = bits >> (6 - fill); }       \
+        }                                                                                             \
+        if (fill > 0) cylinder[next++] = word;                                                        \
+        while (next < W) cylinder[next++] = 0;                                                        \
+    }
+
+#define CYLINDER_ENCODE_BODY                                                                          \
+    const int W = g->words;                                                                           \
+    cylinder_work work = cylinder_work_in(scratch, g->cells, n), *w = &work;                          \
+    const float cut2 = g->cut2, scale = g->spatial_scale;                                             \
+    const __m256 threshold = _mm256_set1_ps(g->threshold);                                            \
+    int32_t out = 0;                                                                                  \
+    for (int m = 0; m < n; m++) {                                                                     \
+        const int count = cylinder_neighbours(g, x, y, m, n, w->neighbours);                          \
+        if (count < g->minimum_neighbours) continue;                                                  \
+        cylinder_windows(g, x, y, angle, m, count, w);                                                \
+        for (int q = 0; q < count; q++) {                                                             \
+            const float uq = w->u[q], vq = w->v[q];                                                   \
+            const __m256 w8 = _mm256_loadu_ps(g->directional8 + w->row[q]);                           \
+            CYLINDER_CELLS                                                                            \
+        }                                                                                             \
+        CYLINDER_BITS                                                                                 \
+        kept[out++] = m;                                                                              \
+    }                                                                                                 \
+    return out;
+
+CYLINDER_TARGET
+static int32_t encode_cylinders_avx2(const tanba_cylinder_geometry *g, const float *x, const float *y, const uint8_t *angle,
+                                     int n, int32_t *kept, uint64_t *cylinders, float *scratch) {
+    CYLINDER_ENCODE_BODY
+}
+
+// AVX-512: step 3 a whole window at a time. The window is at most 5 × 5 cells (2·3σS
+// spans four cell widths): its 25 cells are lanes 0…24 of two vectors, row-major. Grid
+// tables (centre offsets, the disc's row runs) have at most 16 entries and stay in
+// registers, read by VPERMPS/VPERMD. Cells inside the disc, the window and 3σS are packed
+// by VPCOMPRESSD (into a register; the memory form is microcoded on AMD) into one list
+// for the whole minutia, neighbour by neighbour, as (cell, spatial-table index). One
+// straight loop then adds gs · w to each listed cell, in list order — neighbour order for
+// every cell, as in the reference.
+AVX512_TARGET
+static int32_t encode_cylinders_avx512(const tanba_cylinder_geometry *g, const float *x, const float *y, const uint8_t *angle,
+                                       int n, int32_t *kept, uint64_t *cylinders, float *scratch) {
+    if (g->spatial_cells > 15) return encode_cylinders_avx2(g, x, y, angle, n, kept, cylinders, scratch);
+    const int W = g->words;
+    cylinder_work work = cylinder_work_in(scratch, g->cells, n), *w = &work;
+    // The list: up to 25 entries per neighbour, two int32 each, after the other arrays.
+    int32_t *list = w->row + (((size_t)n + 15) & ~(size_t)7);
+    const int ns = g->spatial_cells;
+    __m512 centre = _mm512_setzero_ps();
+    __m512i first = _mm512_set1_epi32(1), lastColumn = _mm512_setzero_si512(), rowCell = _mm512_setzero_si512();
+    {
+        float c16[16] = {0}; int32_t f16[16], l16[16], r16[16];
+        for (int j = 0; j < 16; j++) { f16[j] = 1; l16[j] = 0; r16[j] = 0; }
+        for (int j = 0; j <= ns; j++) { c16[j] = g->centre[j]; f16[j] = g->row_first[j]; l16[j] = g->row_last[j]; r16[j] = g->row_cell[j]; }
+        centre = _mm512_loadu_ps(c16);
+        first = _mm512_loadu_si512(f16); lastColumn = _mm512_loadu_si512(l16); rowCell = _mm512_loadu_si512(r16);
+    }
+    // Lane l of the window: row l / 5, column l % 5 (lanes 25…31 unused).
+    const __m512i rowA = _mm512_setr_epi32(0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3);
+    const __m512i colA = _mm512_setr_epi32(0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0);
+    const __m512i rowB = _mm512_setr_epi32(3, 3, 3, 3, 4, 4, 4, 4, 4, 9, 9, 9, 9, 9, 9, 9);
+    const __m512i colB = _mm512_setr_epi32(1, 2, 3, 4, 0, 1, 2, 3, 4, 9, 9, 9, 9, 9, 9, 9);
+    const __m512 cut2 = _mm512_set1_ps(g->cut2), scale = _mm512_set1_ps(g->spatial_scale);
+    const __m512 threshold = _mm512_set1_ps(g->threshold);
+    int32_t out = 0;
+    for (int m = 0; m < n; m++) {
+        const int count = cylinder_neighbours(g, x, y, m, n, w->neighbours);
+        if (count < g->minimum_neighbours) continue;
+        cylinder_windows(g, x, y, angle, m, count, w);
+        int entries = 0;
+        for (int q = 0; q < count; q++) {
+            const __m512 u = _mm512_set1_ps(w->u[q]), v = _mm512_set1_ps(w->v[q]);
+            const __m512i i0 = _mm512_set1_epi32(w->i0[q]), i1 = _mm512_set1_epi32(w->i1[q]);
+            const __m512i j0 = _mm512_set1_epi32(w->j0[q]), j1 = _mm512_set1_epi32(w->j1[q]);
+            const __m512i row = _mm512_set1_epi32(w->row[q]);
+            #define WINDOW_HALF(ROWS, COLS) do {                                                                      \
+                const __m512i j = _mm512_add_epi32(j0, ROWS), i = _mm512_add_epi32(i0, COLS);                          \
+                const __m512i fj = _mm512_permutexvar_epi32(j, first), lj = _mm512_permutexvar_epi32(j, lastColumn);   \
+                __mmask16 in = _mm512_cmple_epi32_mask(j, j1) & _mm512_cmple_epi32_mask(i, i1)                         \
+                             & _mm512_cmpge_epi32_mask(i, fj) & _mm512_cmple_epi32_mask(i, lj);                         \
+                const __m512 cx = _mm512_sub_ps(_mm512_permutexvar_ps(i, centre), u);                                  \
+                const __m512 cy = _mm512_sub_ps(_mm512_permutexvar_ps(j, centre), v);                                  \
+                const __m512 d2 = _mm512_add_ps(_mm512_mul_ps(cx, cx), _mm512_mul_ps(cy, cy));                         \
+                in &= _mm512_cmp_ps_mask(d2, cut2, _CMP_LE_OQ);                                                        \
+                const __m512i cell = _mm512_add_epi32(_mm512_permutexvar_epi32(j, rowCell), _mm512_sub_epi32(i, fj));  \
+                const __m512i index = _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_min_ps(d2, cut2), scale));              \
+                /* (cell · 8, spatial index, direction row) packed as cell·8 | index << 11 would need   */              \
+                /* 23 bits; two lists are simpler: cells, then indices (and the row per entry).           */              \
+                _mm512_storeu_si512((void *)(list + entries), _mm512_maskz_compress_epi32(in, _mm512_slli_epi32(cell, 3))); \
+                _mm512_storeu_si512((void *)(list + 32 * (size_t)count + 32 + entries),                                \
+                                    _mm512_maskz_compress_epi32(in, index));                                           \
+                _mm512_storeu_si512((void *)(list + 64 * (size_t)count + 64 + entries), _mm512_maskz_compress_epi32(in, row)); \
+                entries += __builtin_popcount(in);                                                                     \
+            } while (0)
+            WINDOW_HALF(rowA, colA);
+            if (w->j1[q] - w->j0[q] >= 3) WINDOW_HALF(rowB, colB);   // rows 3 and 4 of the window
+            #undef WINDOW_HALF
+        }
+        const int32_t *cells = list, *indices = list + 32 * (size_t)count + 32, *rows = list + 64 * (size_t)count + 64;
+        #pragma clang loop unroll_count(2)
+        for (int e = 0; e < entries; e++) {
+            float *cell = w->acc + cells[e];
+            const __m256 gs = _mm256_broadcast_ss(g->spatial + indices[e]);
+            _mm256_store_ps(cell, _mm256_add_ps(_mm256_load_ps(cell), _mm256_mul_ps(gs, _mm256_loadu_ps(g->directional8 + rows[e]))));
+        }
+        // Two cells (sixteen lanes, six of each used) per comparison: twelve bits.
+        uint64_t *cylinder = cylinders + (size_t)out * W, word = 0;
+        int fill = 0, next = 0;
+        for (int c = 0; c < g->cells; c += 2) {
+            float *pair = w->acc + (size_t)c * 8;
+            const uint32_t mask = _mm512_cmp_ps_mask(_mm512_load_ps(pair), threshold, _CMP_GE_OQ);
+            _mm512_store_ps(pair, _mm512_setzero_ps());
+            const int width = c + 1 < g->cells ? 12 : 6;
+            const uint64_t bits = (mask & 0x3F) | ((mask >> 2) & 0xFC0);
+            word |= bits << fill;
+            fill += width;
+            if (fill >= 64) { cylinder[next++] = word; fill -= 64; word = fill ? bits >> (width - fill) : 0; }
+        }
+        if (fill > 0) cylinder[next++] = word;
+        while (next < W) cylinder[next++] = 0;
+        kept[out++] = m;
+    }
+    return out;
+}
+#endif
+
+int32_t tanba_encode_cylinders(tanba_kernel_level level, const tanba_cylinder_geometry *geometry,
+                               const float *x, const float *y, const uint8_t *angle, int32_t count,
+                               int32_t *kept, uint64_t *cylinders, float *scratch) {
+#if defined(__x86_64__)
+    if (geometry->direction_bins == 6 && level == TANBA_KERNEL_AVX512)
+        return encode_cylinders_avx512(geometry, x, y, angle, count, kept, cylinders, scratch);
+    if (geometry->direction_bins == 6 && level == TANBA_KERNEL_AVX2)
+        return encode_cylinders_avx2(geometry, x, y, angle, count, kept, cylinders, scratch);
+#else
+    (void)level;
+#endif
+    // The default geometry has six direction bins: a constant lets the compiler unroll them.
+    if (geometry->direction_bins == 6)
+        return encode_cylinders_portable(geometry, x, y, angle, count, kept, cylinders, scratch, 6);
+    return encode_cylinders_portable(geometry, x, y, angle, count, kept, cylinders, scratch, geometry->direction_bins);
+}
+
 void tanba_and_popcount_scan(tanba_kernel_level level, const uint64_t *probe, int32_t words,
                              const uint64_t *gallery, int64_t count, uint16_t *out) {
 #if defined(__x86_64__)

@@ -1,3 +1,4 @@
+import CTanbaKernels
 import Foundation
 import TanbaCore
 
@@ -71,50 +72,120 @@ public struct MatchTemplate: Sendable {
 }
 
 /// Builds cylinders from minutiae.
+///
+/// For each minutia, every neighbour within R + 3σS adds its spatial weight (a Gaussian of
+/// its distance to the cell centre, tabulated) times its directional weight (tabulated by
+/// relative direction) to the direction bins of each cell whose centre lies within 3σS of
+/// it; a bit is set where the sum reaches μψ. On FVC templates that is about 17 neighbours
+/// × 11 cells per minutia, and a per-cell multiply-add over six bins is the whole cost, so
+/// the loop runs in C (`tanba_encode_cylinders`, per instruction-set level like the
+/// comparator's kernels). The plain Swift formulation below is the reference; every level
+/// forms the same sums in the same order (neighbours in index order) and returns the same
+/// bits (`Tests/TanbaMatchTests`).
 public struct CylinderEncoder: Sendable {
     public let geometry: CylinderGeometry
     /// Minimum neighbours within R + 3σS for a cylinder to be valid (minM of the paper).
     public var minimumNeighbours = 2
     /// Templates keep at most this many minutiae, the most reliable first.
     public var maximumMinutiae = 96
+    /// Which implementation runs: the C kernels of `kernel.level`, or the Swift reference.
+    public let kernel: SimilarityKernel
 
-    /// Directional contribution of a neighbour with relative direction d (ISO units) to
-    /// each direction bin: ∫ over the bin of a Gaussian of σD centred on d. Depends only
-    /// on (d, bin) because our angles are quantised to 256 steps, so it is tabulated.
-    private let directionalTable: [Float]
-    /// Spatial Gaussian tabulated over the squared distance (0…(3σS)²).
-    private let spatialTable: [Float]
-    private let spatialTableScale: Float
-    private let cellIndex: [Int]
+    private let tables: Tables
 
-    public init(geometry: CylinderGeometry = .init()) {
-        self.geometry = geometry
-        let nd = geometry.directionBins
-        var table = [Float](repeating: 0, count: 256 * nd)
-        let binWidth = 2 * Float.pi / Float(nd)
-        let s = geometry.directionalSigma * Float(2).squareRoot()
-        for d in 0..<256 {
-            var phi = Float(d) * (Float.pi / 128)            // relative direction in (−π, π]
-            if phi > .pi { phi -= 2 * .pi }
-            for k in 0..<nd {
-                let centre = -Float.pi + (Float(k) + 0.5) * binWidth
-                var delta = centre - phi
-                if delta > .pi { delta -= 2 * .pi }
-                if delta <= -.pi { delta += 2 * .pi }
-                let lo = delta - binWidth / 2, hi = delta + binWidth / 2
-                table[d * nd + k] = 0.5 * (Float(erf(Double(hi / s))) - Float(erf(Double(lo / s))))
+    /// Read-only tables shared by all copies of an encoder (one allocation per geometry),
+    /// as raw memory for the C kernels.
+    private final class Tables: @unchecked Sendable {
+        /// Directional contribution of a neighbour with relative direction d (ISO units) to
+        /// each direction bin: ∫ over the bin of a Gaussian of σD centred on d. Depends only
+        /// on (d, bin) because our angles are quantised to 256 steps, so it is tabulated:
+        /// rows of `directionBins` floats, then zeros for reads a vector wide.
+        let directional: UnsafeMutablePointer<Float>
+        /// The same rows widened to eight floats (the two extra are 0) when there are six
+        /// bins: the C kernels add a row to a cell in one eight-float operation.
+        let directional8: UnsafeMutablePointer<Float>
+        /// Spatial Gaussian tabulated over the squared distance (0…(3σS)²).
+        let spatial: UnsafeMutablePointer<Float>
+        let spatialScale: Float
+        /// cos and sin of each ISO direction, as `Foundation.cos/sin` give them for the
+        /// angle in Float radians (the reference computes them so).
+        let cosine: UnsafeMutablePointer<Float>, sine: UnsafeMutablePointer<Float>
+        /// Centre offset of grid column/row j (1-based): (j − (ns + 1)/2) · cell size; then
+        /// eight entries far outside any disc, for reads a vector wide.
+        let centre: UnsafeMutablePointer<Float>
+        /// For grid row j (1-based): the first and last column inside the disc (a run, the
+        /// disc being convex; first > last when none) and the cell index of the first.
+        let rowFirst: UnsafeMutablePointer<Int32>, rowLast: UnsafeMutablePointer<Int32>, rowCell: UnsafeMutablePointer<Int32>
+        /// Grid position (column + row × spatialCells) → cell index or −1, for the reference.
+        let cellIndex: [Int]
+
+        init(_ g: CylinderGeometry) {
+            let nd = g.directionBins, ns = g.spatialCells
+            directional = .allocate(capacity: 256 * nd + 16)
+            directional.initialize(repeating: 0, count: 256 * nd + 16)
+            let binWidth = 2 * Float.pi / Float(nd)
+            let s = g.directionalSigma * Float(2).squareRoot()
+            for d in 0..<256 {
+                var phi = Float(d) * (Float.pi / 128)            // relative direction in (−π, π]
+                if phi > .pi { phi -= 2 * .pi }
+                for k in 0..<nd {
+                    let centre = -Float.pi + (Float(k) + 0.5) * binWidth
+                    var delta = centre - phi
+                    if delta > .pi { delta -= 2 * .pi }
+                    if delta <= -.pi { delta += 2 * .pi }
+                    let lo = delta - binWidth / 2, hi = delta + binWidth / 2
+                    directional[d * nd + k] = 0.5 * (Float(erf(Double(hi / s))) - Float(erf(Double(lo / s))))
+                }
+            }
+            directional8 = .allocate(capacity: 256 * 8)
+            directional8.initialize(repeating: 0, count: 256 * 8)
+            if nd == 6 {
+                for d in 0..<256 { for k in 0..<6 { directional8[d * 8 + k] = directional[d * 6 + k] } }
+            }
+            let sigma = g.spatialSigma
+            let cut2 = 9 * sigma * sigma
+            let steps = CylinderEncoder.spatialSteps
+            spatialScale = Float(steps) / cut2
+            spatial = .allocate(capacity: steps + 2)
+            for k in 0...(steps + 1) {
+                let d2 = Float(k) / Float(steps) * cut2
+                spatial[k] = Float(1 / (Double(sigma) * (2 * Double.pi).squareRoot()) * exp(-Double(d2) / (2 * Double(sigma * sigma))))
+            }
+            cosine = .allocate(capacity: 256); sine = .allocate(capacity: 256)
+            for a in 0..<256 {
+                let theta = Float(a) * (Float.pi / 128)
+                cosine[a] = cos(theta); sine[a] = sin(theta)
+            }
+            let half = Float(ns + 1) / 2, cs = g.cellSize
+            centre = .allocate(capacity: ns + 9)
+            for j in 0...ns { centre[j] = (Float(j) - half) * cs }
+            for j in (ns + 1)..<(ns + 9) { centre[j] = 1e9 }
+            rowFirst = .allocate(capacity: ns + 1); rowLast = .allocate(capacity: ns + 1); rowCell = .allocate(capacity: ns + 1)
+            cellIndex = g.cellIndexByGridPosition
+            for j in 0...ns {
+                rowFirst[j] = 1; rowLast[j] = 0; rowCell[j] = 0
+                guard j >= 1 else { continue }
+                let inside = (1...ns).filter { cellIndex[(j - 1) * ns + ($0 - 1)] >= 0 }
+                if let first = inside.first, let last = inside.last {
+                    precondition(inside.count == last - first + 1, "disc rows are runs of cells")
+                    rowFirst[j] = Int32(first); rowLast[j] = Int32(last)
+                    rowCell[j] = Int32(cellIndex[(j - 1) * ns + (first - 1)])
+                }
             }
         }
-        directionalTable = table
-        let sigma = geometry.spatialSigma
-        let cut2 = 9 * sigma * sigma
-        let steps = 2048
-        spatialTableScale = Float(steps) / cut2
-        spatialTable = (0...steps + 1).map { k in
-            let d2 = Float(k) / Float(steps) * cut2
-            return Float(1 / (Double(sigma) * (2 * Double.pi).squareRoot()) * exp(-Double(d2) / (2 * Double(sigma * sigma))))
+
+        deinit {
+            directional.deallocate(); directional8.deallocate(); spatial.deallocate(); cosine.deallocate(); sine.deallocate()
+            centre.deallocate(); rowFirst.deallocate(); rowLast.deallocate(); rowCell.deallocate()
         }
-        cellIndex = geometry.cellIndexByGridPosition
+    }
+
+    static let spatialSteps = 2048
+
+    public init(geometry: CylinderGeometry = .init(), kernel: SimilarityKernel = .best) {
+        self.geometry = geometry
+        self.kernel = kernel
+        tables = Tables(geometry)
     }
 
     /// Prepares a template. Resolution is normalised to 500 dpi using the template's own.
@@ -136,67 +207,86 @@ public struct CylinderEncoder: Sendable {
     /// Prepares a template from minutiae already in the matching frame (500 dpi, y up).
     public func encode(x px: [Float], y py: [Float], angle pa: [UInt8]) -> MatchTemplate {
         let n = px.count
-        let g = geometry
+        precondition(py.count == n && pa.count == n, "inconsistent minutiae arrays")
+        if kernel.level == .scalarReference { return referenceEncode(x: px, y: py, angle: pa) }
+        let g = geometry, t = tables, words = g.wordCount
+        var kept = [Int32](repeating: 0, count: n)
+        var cylinders = [UInt64](repeating: 0, count: n * words)
+        var parameters = tanba_cylinder_geometry(
+            directional: t.directional, directional8: t.directional8, spatial: t.spatial, cosine: t.cosine, sine: t.sine, centre: t.centre,
+            row_first: t.rowFirst, row_last: t.rowLast, row_cell: t.rowCell,
+            spatial_scale: t.spatialScale, cell_size: g.cellSize, half: Float(g.spatialCells + 1) / 2,
+            cut: 3 * g.spatialSigma, cut2: 3 * g.spatialSigma * (3 * g.spatialSigma),
+            reach2: (g.radius + 3 * g.spatialSigma) * (g.radius + 3 * g.spatialSigma), threshold: g.bitThreshold,
+            spatial_cells: Int32(g.spatialCells), direction_bins: Int32(g.directionBins), cells: Int32(g.cells.count),
+            words: Int32(words), minimum_neighbours: Int32(minimumNeighbours))
+        let scratchCount = 16 * (g.cells.count + 8 * n + 64)
+        let count = withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
+        // Directions with four bytes of padding: the kernels read them four at a time.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n + 4) { angles in
+            angles.initialize(repeating: 0)
+            for k in 0..<n { angles[k] = pa[k] }
+            return kept.withUnsafeMutableBufferPointer { kept in cylinders.withUnsafeMutableBufferPointer { out in
+                tanba_encode_cylinders(kernel.level.cLevel, &parameters, px, py, angles.baseAddress, Int32(n),
+                                       kept.baseAddress, out.baseAddress, scratch.baseAddress)
+            }}
+        }}
+        let chosen = kept.prefix(Int(count)).map(Int.init)
+        return MatchTemplate(geometry: g, x: chosen.map { px[$0] }, y: chosen.map { py[$0] }, angle: chosen.map { pa[$0] },
+                             cylinders: Array(cylinders.prefix(Int(count) * words)))
+    }
+
+    /// The reference: the definition, written as plainly as possible.
+    func referenceEncode(x px: [Float], y py: [Float], angle pa: [UInt8]) -> MatchTemplate {
+        let n = px.count
+        let g = geometry, t = tables
         let words = g.wordCount, nd = g.directionBins, ns = g.spatialCells
         let reach2 = (g.radius + 3 * g.spatialSigma) * (g.radius + 3 * g.spatialSigma)
         let cut = 3 * g.spatialSigma, cut2 = cut * cut
         let cs = g.cellSize, half = Float(ns + 1) / 2
-        let cells = g.cells.count
-
         var keptX = [Float](), keptY = [Float](), keptA = [UInt8](), cylinders = [UInt64]()
-        keptX.reserveCapacity(n); keptY.reserveCapacity(n); keptA.reserveCapacity(n)
-        cylinders.reserveCapacity(n * words)
-        var contribution = [Float](repeating: 0, count: cells * nd)
-        var neighbours = [Int]()
-        neighbours.reserveCapacity(n)
-
-        directionalTable.withUnsafeBufferPointer { dirT in
-        spatialTable.withUnsafeBufferPointer { spT in
-        cellIndex.withUnsafeBufferPointer { cellIdx in
-        contribution.withUnsafeMutableBufferPointer { acc in
-            for m in 0..<n {
-                neighbours.removeAll(keepingCapacity: true)
-                for t in 0..<n where t != m {
-                    let dx = px[t] - px[m], dy = py[t] - py[m]
-                    if dx * dx + dy * dy <= reach2 { neighbours.append(t) }
-                }
-                if neighbours.count < minimumNeighbours { continue }
-                let theta = Float(pa[m]) * (Float.pi / 128)
-                let c = cos(theta), s = sin(theta)
-                for k in 0..<acc.count { acc[k] = 0 }
-                for t in neighbours {
-                    // Neighbour in the minutia's rotated frame (cells rotate with the minutia).
-                    let dx = px[t] - px[m], dy = py[t] - py[m]
-                    let u = c * dx + s * dy, v = -s * dx + c * dy
-                    // Grid columns/rows whose centres can be within 3σS of (u, v).
-                    let i0 = max(1, Int(((u - cut) / cs + half).rounded(.up)))
-                    let i1 = min(ns, Int(((u + cut) / cs + half).rounded(.down)))
-                    let j0 = max(1, Int(((v - cut) / cs + half).rounded(.up)))
-                    let j1 = min(ns, Int(((v + cut) / cs + half).rounded(.down)))
-                    if i0 > i1 || j0 > j1 { continue }
-                    let dirRow = Int(pa[t] &- pa[m]) * nd
-                    for j in j0...j1 {
-                        let cy = (Float(j) - half) * cs - v
-                        for i in i0...i1 {
-                            let ci = cellIdx[(j - 1) * ns + (i - 1)]
-                            if ci < 0 { continue }
-                            let cx = (Float(i) - half) * cs - u
-                            let d2 = cx * cx + cy * cy
-                            if d2 > cut2 { continue }
-                            let gs = spT[Int(d2 * spatialTableScale)]
-                            let base = ci * nd
-                            for k in 0..<nd { acc[base + k] += gs * dirT[dirRow + k] }
-                        }
+        var contribution = [Float](repeating: 0, count: g.cells.count * nd)
+        for m in 0..<n {
+            var neighbours = [Int]()
+            for k in 0..<n where k != m {
+                let dx = px[k] - px[m], dy = py[k] - py[m]
+                if dx * dx + dy * dy <= reach2 { neighbours.append(k) }
+            }
+            if neighbours.count < minimumNeighbours { continue }
+            let theta = Float(pa[m]) * (Float.pi / 128)
+            let c = cos(theta), s = sin(theta)
+            for b in contribution.indices { contribution[b] = 0 }
+            for k in neighbours {
+                // Neighbour in the minutia's rotated frame (cells rotate with the minutia).
+                let dx = px[k] - px[m], dy = py[k] - py[m]
+                let u = c * dx + s * dy, v = -s * dx + c * dy
+                // Grid columns/rows whose centres can be within 3σS of (u, v).
+                let i0 = max(1, Int(((u - cut) / cs + half).rounded(.up)))
+                let i1 = min(ns, Int(((u + cut) / cs + half).rounded(.down)))
+                let j0 = max(1, Int(((v - cut) / cs + half).rounded(.up)))
+                let j1 = min(ns, Int(((v + cut) / cs + half).rounded(.down)))
+                if i0 > i1 || j0 > j1 { continue }
+                let direction = Int(pa[k] &- pa[m]) * nd
+                for j in j0...j1 {
+                    let cy = (Float(j) - half) * cs - v
+                    for i in i0...i1 {
+                        let cell = t.cellIndex[(j - 1) * ns + (i - 1)]
+                        if cell < 0 { continue }
+                        let cx = (Float(i) - half) * cs - u
+                        let d2 = cx * cx + cy * cy
+                        if d2 > cut2 { continue }
+                        let gs = t.spatial[Int(d2 * t.spatialScale)]
+                        for b in 0..<nd { contribution[cell * nd + b] += gs * t.directional[direction + b] }
                     }
                 }
-                var cylinder = [UInt64](repeating: 0, count: words)
-                for bit in 0..<(cells * nd) where acc[bit] >= g.bitThreshold {
-                    cylinder[bit >> 6] |= 1 << UInt64(bit & 63)
-                }
-                keptX.append(px[m]); keptY.append(py[m]); keptA.append(pa[m])
-                cylinders.append(contentsOf: cylinder)
             }
-        }}}}
+            var cylinder = [UInt64](repeating: 0, count: words)
+            for b in contribution.indices where contribution[b] >= g.bitThreshold {
+                cylinder[b >> 6] |= 1 << UInt64(b & 63)
+            }
+            keptX.append(px[m]); keptY.append(py[m]); keptA.append(pa[m])
+            cylinders.append(contentsOf: cylinder)
+        }
         return MatchTemplate(geometry: g, x: keptX, y: keptY, angle: keptA, cylinders: cylinders)
     }
 }

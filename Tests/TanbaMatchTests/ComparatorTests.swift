@@ -82,6 +82,98 @@ enum Fixtures {
             #expect(best.score(a, b).bitPattern == reference.score(a, b).bitPattern)
         }}
     }
+
+    /// Every level (local similarities, ρ, hence scores) on real templates from another
+    /// SDK, mates included: genuine pairs are where ρ is dense and the relaxation matters.
+    @Test(.enabled(if: SharedDatasets.available, Comment(rawValue: SharedDatasets.skipReason)))
+    func realTemplatesScoreIdenticallyOnEveryLevel() throws {
+        let folder = SharedDatasets.url("openafis_iso_templates/fvc2002_db2_b")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".iso") }.sorted().prefix(24)
+        let templates = try files.map { f -> MatchTemplate in
+            let record = try TemplateCodec.decode([UInt8](Data(contentsOf: folder.appendingPathComponent(f))))
+            return encoder.encode(record.views[0])
+        }
+        let reference = TemplateComparator(kernel: SimilarityKernel(level: .scalarReference))
+        for level in SimilarityKernel.supportedLevels where level != .scalarReference {
+            let comparator = TemplateComparator(kernel: SimilarityKernel(level: level))
+            for a in templates { for b in templates {
+                #expect(comparator.score(a, b).bitPattern == reference.score(a, b).bitPattern, "level \(level.rawValue)")
+            }}
+        }
+    }
+}
+
+/// The encoder's C kernels against its plain Swift reference (`CylinderEncoder` with the
+/// `.scalarReference` kernel), bit for bit.
+@Suite struct EncoderAgreementTests {
+    let reference = CylinderEncoder(kernel: SimilarityKernel(level: .scalarReference))
+
+    func expectIdentical(_ a: MatchTemplate, _ b: MatchTemplate, _ what: String) {
+        #expect(a.count == b.count, "\(what)")
+        guard a.count == b.count else { return }
+        // Counted rather than compared whole, so that a failure says how much differs.
+        let differing = zip(a.bits, b.bits).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(what): \(differing) of \(a.bits.count) words differ")
+        #expect(a.x == b.x && a.y == b.y && a.angle == b.angle, "\(what)")
+        #expect(a.contentHash == b.contentHash, "\(what)")
+    }
+
+    /// Minutiae clouds for the edge cases: duplicates, clusters and a full 96-minutia cloud
+    /// exercise the neighbour lists, and an axis-aligned lattice the decision boundaries.
+    static func clouds() -> [(x: [Float], y: [Float], angle: [UInt8])] {
+        var state: UInt64 = 0x5EED
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var clouds = [(x: [Float], y: [Float], angle: [UInt8])]()
+        for (count, spread, lattice) in [(96, 220, false), (40, 120, false), (60, 160, true), (25, 60, true), (3, 30, false)] {
+            var x = [Float](), y = [Float](), a = [UInt8]()
+            for _ in 0..<count {
+                var px = Float(next() % UInt64(spread * 100)) / 100, py = Float(next() % UInt64(spread * 100)) / 100
+                if lattice { px = (px / 7).rounded() * 7; py = (py / 7).rounded() * 7 }
+                x.append(px); y.append(-py); a.append(UInt8(truncatingIfNeeded: next()))
+            }
+            // Exact duplicates (another direction) and a tight cluster.
+            x.append(x[0]); y.append(y[0]); a.append(a[0] &+ 64)
+            x.append(x[1] + 0.5); y.append(y[1] - 0.25); a.append(a[1])
+            clouds.append((x, y, a))
+        }
+        // Direction 0 (cos 1, sin 0 exactly) on the 7-px lattice: offsets to cell centres
+        // are exact multiples of 7 px, so cells at exactly 3σS = 28 px (d² = 784 = cut²)
+        // and windows ending exactly on a cell centre occur.
+        var x = [Float](), y = [Float]()
+        for _ in 0..<48 { x.append(Float(next() % 30) * 7); y.append(-Float(next() % 30) * 7) }
+        clouds.append((x, y, [UInt8](repeating: 0, count: x.count)))
+        return clouds
+    }
+
+    @Test func everyEncoderLevelMatchesTheSwiftReferenceBitForBit() {
+        let templates = Fixtures.templates(fingers: 6, impressions: 3).flatMap { $0 }
+        for level in SimilarityKernel.supportedLevels where level != .scalarReference {
+            let encoder = CylinderEncoder(kernel: SimilarityKernel(level: level))
+            #expect(encoder.kernel.level == level)
+            for t in templates { expectIdentical(reference.encode(t), encoder.encode(t), "level \(level.rawValue)") }
+            for c in Self.clouds() {
+                expectIdentical(reference.encode(x: c.x, y: c.y, angle: c.angle),
+                                encoder.encode(x: c.x, y: c.y, angle: c.angle), "level \(level.rawValue), cloud of \(c.x.count)")
+            }
+        }
+    }
+
+    @Test(.enabled(if: SharedDatasets.available, Comment(rawValue: SharedDatasets.skipReason)))
+    func realTemplatesEncodeIdenticallyOnEveryLevel() throws {
+        let folder = SharedDatasets.url("openafis_iso_templates/fvc2004_db3_b")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".iso") }.sorted().prefix(24)
+        let records = try files.map { try TemplateCodec.decode([UInt8](Data(contentsOf: folder.appendingPathComponent($0)))).views[0] }
+        for level in SimilarityKernel.supportedLevels where level != .scalarReference {
+            let encoder = CylinderEncoder(kernel: SimilarityKernel(level: level))
+            for t in records { expectIdentical(reference.encode(t), encoder.encode(t), "level \(level.rawValue)") }
+        }
+    }
 }
 
 @Suite struct ComparatorPropertyTests {

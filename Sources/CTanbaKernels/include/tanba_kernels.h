@@ -75,6 +75,30 @@ void tanba_compatibility_matrix(tanba_kernel_level level, const tanba_pairs *pai
                                 const tanba_compatibility_tables *tables, float *out, int32_t row_stride,
                                 int32_t *scratch);
 
+/// Cylinder geometry and tables for `tanba_encode_cylinders` (see `CylinderEncoder`).
+typedef struct {
+    const float *directional;      // 256 rows × direction_bins, then ≥ 8 zeros
+    const float *directional8;     // the same rows padded to 8 floats with zeros (6 bins only)
+    const float *spatial;          // Gaussian by (int)(d2 · spatial_scale), d2 ≤ cut2
+    const float *cosine, *sine;    // by ISO direction, 256 each
+    const float *centre;           // centre offset of grid column/row j (1-based): ns + 9 entries
+    const int32_t *row_first;      // first and last column of grid row j inside the disc
+    const int32_t *row_last;       //   (first > last when none), 1-based, ns + 1 entries
+    const int32_t *row_cell;       // cell index of (row_first[j], j)
+    float spatial_scale, cell_size, half, cut, cut2, reach2, threshold;
+    int32_t spatial_cells, direction_bins, cells, words, minimum_neighbours;
+} tanba_cylinder_geometry;
+
+/// Encodes the cylinders of `count` minutiae (500-dpi frame, y up), in index order, for
+/// those with at least `minimum_neighbours` neighbours within reach: writes their indices
+/// to `kept` and their bits (cell-major, bit b = bin b of the cylinder, `words` words each)
+/// to `cylinders`; returns how many. `scratch`: ≥ 16 · (cells + 8 · count + 64) floats;
+/// `angle` readable 4 bytes past `count`. Same bits on every level as the Swift
+/// reference encoder.
+int32_t tanba_encode_cylinders(tanba_kernel_level level, const tanba_cylinder_geometry *geometry,
+                               const float *x, const float *y, const uint8_t *angle, int32_t count,
+                               int32_t *kept, uint64_t *cylinders, float *scratch);
+
 /// Prefilter scan: popcount(probe ∧ g) for every gallery vector g. The gallery is blocked
 /// like cylinders (8 vectors per group, word-major); `count` is a multiple of 8.
 void tanba_and_popcount_scan(tanba_kernel_level level, const uint64_t *probe, int32_t words,
