@@ -33,7 +33,7 @@ public enum ComparatorBenchmark {
     static func rate(_ t: [MatchTemplate], _ comparator: TemplateComparator, threads: Int, seconds: Double) -> Double {
         let n = t.count
         guard n > 1 else { return 0 }
-        let counts = ConcurrentResults<(Int, Double, Float)>(count: threads)
+        let counts = ResultSlots<(Int, Double, Float)>(count: threads)
         DispatchQueue.concurrentPerform(iterations: threads) { worker in
             var scratch = TemplateComparator.Scratch()
             var done = 0, checksum: Float = 0

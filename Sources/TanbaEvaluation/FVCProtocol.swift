@@ -83,7 +83,7 @@ public struct ExtractedSet: Sendable {
 
     public init(_ set: FingerprintSet, extractor: MinutiaeExtractor, progress: Progress? = nil) {
         let n = set.images.count
-        let results = ConcurrentResults<(FingerTemplate?, String?, Double)>(count: n)
+        let results = ResultSlots<(FingerTemplate?, String?, Double)>(count: n)
         DispatchQueue.concurrentPerform(iterations: n) { k in
             let image = set.images[k]
             do {
@@ -123,7 +123,7 @@ public enum FVCProtocol {
         let prepared = extracted.templates.map { $0.map(encoder.encode) }
         let n = images.count
         // Row i compares image i with every later image; rows run in parallel.
-        let rows = ConcurrentResults<([Float], [Float], [Float], Double)>(count: n)
+        let rows = ResultSlots<([Float], [Float], [Float], Double)>(count: n)
         DispatchQueue.concurrentPerform(iterations: n) { i in
             var scratch = TemplateComparator.Scratch()
             var g = [Float](), imp = [Float](), fvc = [Float]()
@@ -164,11 +164,3 @@ public enum FVCProtocol {
     }
 }
 
-/// Fixed-size results written from concurrent iterations, one slot each.
-final class ConcurrentResults<T>: @unchecked Sendable {
-    private var storage: [T?]
-    private let lock = NSLock()
-    init(count: Int) { storage = [T?](repeating: nil, count: count) }
-    func set(_ i: Int, _ v: T) { lock.lock(); storage[i] = v; lock.unlock() }
-    var values: [T] { lock.lock(); defer { lock.unlock() }; return storage.map { $0! } }
-}

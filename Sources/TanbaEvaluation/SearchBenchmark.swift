@@ -86,7 +86,7 @@ public enum SearchBenchmark {
         var next = 0
         while next < chunks {
             let batch = min(chunks - next, 8)
-            let built = ConcurrentResults<[MatchTemplate]>(count: batch)
+            let built = ResultSlots<[MatchTemplate]>(count: batch)
             let base = next
             DispatchQueue.concurrentPerform(iterations: batch) { b in
                 let c = base + b

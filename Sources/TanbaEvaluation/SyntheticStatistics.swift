@@ -266,7 +266,7 @@ public enum SyntheticStatistics {
     /// `fingers` × `impressions` synthetic templates, grouped by finger (index = finger).
     public static func syntheticTemplates(_ generator: SyntheticTemplateGenerator, fingers: Int,
                                           impressions: Int = 8) -> [[FingerTemplate]] {
-        let out = ConcurrentResults<[FingerTemplate]>(count: fingers)
+        let out = ResultSlots<[FingerTemplate]>(count: fingers)
         DispatchQueue.concurrentPerform(iterations: fingers) { f in
             let master = generator.master(finger: UInt64(f))
             out.set(f, (0..<impressions).map { generator.impression(of: master, index: $0) })
@@ -287,7 +287,7 @@ public enum SyntheticStatistics {
         let flat = fingers.flatMap { $0 }
         let n = flat.count
         guard n > 1 else { return ([], [], []) }
-        let prepared = ConcurrentResults<MatchTemplate>(count: n)
+        let prepared = ResultSlots<MatchTemplate>(count: n)
         DispatchQueue.concurrentPerform(iterations: n) { prepared.set($0, encoder.encode(flat[$0])) }
         let t = prepared.values
         var crossPairs = 0
@@ -296,7 +296,7 @@ public enum SyntheticStatistics {
         for (_, c) in perFinger { crossPairs += c * (n - c) }
         crossPairs /= 2
         let stride = max(1, Int((Double(crossPairs) / Double(max(1, maximumImpostors))).rounded(.up)))
-        let rows = ConcurrentResults<([Float], [Float], [Float])>(count: n)
+        let rows = ResultSlots<([Float], [Float], [Float])>(count: n)
         DispatchQueue.concurrentPerform(iterations: n) { i in
             var scratch = TemplateComparator.Scratch()
             var g = [Float](), imp = [Float](), same = [Float]()

@@ -239,7 +239,7 @@ public final class GalleryShard: @unchecked Sendable {
     /// Runs the full comparator on `slots` in parallel and keeps the best `limit`.
     func compare(_ probe: MatchTemplate, slots: [Int], limit: Int) -> [Candidate] {
         let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, slots.count / 16))
-        let results = ConcurrentSlots<[Candidate]>(count: threads)
+        let results = ResultSlots<[Candidate]>(count: threads)
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             var scratch = TemplateComparator.Scratch()
             var best = [Candidate]()
@@ -277,11 +277,3 @@ public final class GalleryShard: @unchecked Sendable {
     }
 }
 
-/// One result slot per concurrent iteration.
-final class ConcurrentSlots<T>: @unchecked Sendable {
-    private var storage: [T?]
-    private let lock = NSLock()
-    init(count: Int) { storage = [T?](repeating: nil, count: count) }
-    func set(_ i: Int, _ v: T) { lock.lock(); storage[i] = v; lock.unlock() }
-    var values: [T] { lock.lock(); defer { lock.unlock() }; return storage.compactMap { $0 } }
-}

@@ -118,7 +118,7 @@ struct CalibrateBench: ParsableCommand {
         let n = t.count, fingers = n / 8
         guard fingers > 1 else { return [] }
         let threads = ProcessInfo.processInfo.activeProcessorCount
-        let out = ConcurrentBox<[Float]>(count: threads)
+        let out = ResultSlots<[Float]>(count: threads)
         DispatchQueue.concurrentPerform(iterations: threads) { w in
             var scratch = TemplateComparator.Scratch()
             var scores = [Float]()
@@ -136,13 +136,6 @@ struct CalibrateBench: ParsableCommand {
     }
 }
 
-final class ConcurrentBox<T>: @unchecked Sendable {
-    private var storage: [T?]
-    private let lock = NSLock()
-    init(count: Int) { storage = [T?](repeating: nil, count: count) }
-    func set(_ i: Int, _ v: T) { lock.lock(); storage[i] = v; lock.unlock() }
-    var values: [T] { lock.lock(); defer { lock.unlock() }; return storage.compactMap { $0 } }
-}
 
 struct SearchBench: ParsableCommand {
     static let configuration = CommandConfiguration(
