@@ -427,6 +427,82 @@ void tanba_compatibility_matrix(tanba_kernel_level level, const tanba_pairs *pai
     compatibility_portable(pairs, tables, out, row_stride);
 }
 
+// MARK: Candidate pairs
+
+static int32_t collect_portable(const float *matrix, int rows, int stride, const float *maxima, float threshold,
+                                float *values, int32_t *positions) {
+    int32_t count = 0;
+    for (int i = 0; i < rows; i++) {
+        int any = 0;
+        for (int l = 0; l < 8; l++) any |= maxima[i * 8 + l] >= threshold;
+        if (!any) continue;
+        const float *row = matrix + (size_t)i * stride;
+        for (int j = 0; j < stride; j++) {
+            // Written always, kept by advancing: no branch on the value.
+            values[count] = row[j];
+            positions[count] = i << 16 | j;
+            count += row[j] >= threshold;
+        }
+    }
+    return count;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static int32_t collect_avx2(const float *matrix, int rows, int stride, const float *maxima, float threshold,
+                            float *values, int32_t *positions) {
+    const __m256 t = _mm256_set1_ps(threshold);
+    int32_t count = 0;
+    for (int i = 0; i < rows; i++) {
+        if (!_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(maxima + i * 8), t, _CMP_GE_OQ))) continue;
+        const float *row = matrix + (size_t)i * stride;
+        for (int j = 0; j < stride; j += 8) {
+            const int bits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + j), t, _CMP_GE_OQ));
+            if (!bits) continue;   // most groups: one well-predicted branch
+            for (int l = 0; l < 8; l++) {
+                values[count] = row[j + l];
+                positions[count] = i << 16 | (j + l);
+                count += (bits >> l) & 1;
+            }
+        }
+    }
+    return count;
+}
+
+// Sixteen entries per step, packed by VPCOMPRESSD into a register and stored whole.
+AVX512_TARGET
+static int32_t collect_avx512(const float *matrix, int rows, int stride, const float *maxima, float threshold,
+                              float *values, int32_t *positions) {
+    const __m512 t = _mm512_set1_ps(threshold);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int32_t count = 0;
+    for (int i = 0; i < rows; i++) {
+        if (!_mm256_cmp_ps_mask(_mm256_loadu_ps(maxima + i * 8), _mm256_set1_ps(threshold), _CMP_GE_OQ)) continue;
+        const float *row = matrix + (size_t)i * stride;
+        const __m512i base = _mm512_add_epi32(lane, _mm512_set1_epi32(i << 16));
+        for (int j = 0; j < stride; j += 16) {
+            const __mmask16 inside = stride - j >= 16 ? 0xFFFF : 0x00FF;   // stride is a multiple of 8
+            const __m512 v = _mm512_maskz_loadu_ps(inside, row + j);
+            const __mmask16 hit = _mm512_cmp_ps_mask(v, t, _CMP_GE_OQ);
+            _mm512_storeu_ps(values + count, _mm512_maskz_compress_ps(hit, v));
+            _mm512_storeu_si512((void *)(positions + count),
+                                _mm512_maskz_compress_epi32(hit, _mm512_add_epi32(base, _mm512_set1_epi32(j))));
+            count += __builtin_popcount(hit);
+        }
+    }
+    return count;
+}
+#endif
+
+int32_t tanba_collect_candidates(tanba_kernel_level level, const float *matrix, int32_t rows, int32_t stride,
+                                 const float *row_maxima, float threshold, float *values, int32_t *positions) {
+#if defined(__x86_64__)
+    if (level == TANBA_KERNEL_AVX512) return collect_avx512(matrix, rows, stride, row_maxima, threshold, values, positions);
+    if (level == TANBA_KERNEL_AVX2) return collect_avx2(matrix, rows, stride, row_maxima, threshold, values, positions);
+#endif
+    return collect_portable(matrix, rows, stride, row_maxima, threshold, values, positions);
+}
+
 // MARK: Cylinders
 
 // ⌈x⌉ and ⌊x⌋ for |x| < 2³¹, exactly, without libm (baseline x86-64 has no rounding

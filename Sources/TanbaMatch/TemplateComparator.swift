@@ -1,3 +1,4 @@
+import CTanbaKernels
 import Foundation
 
 /// Scores how likely two finger templates come from the same finger.
@@ -95,13 +96,14 @@ public struct TemplateComparator: Sendable {
     struct Layout {
         let rows: Int, stride: Int, pairs: Int
         let pairCapacity: Int
-        /// Candidate pairs: at most every entry of the matrix, plus eight lanes of sentinels.
+        /// Candidate pairs: at most every entry of the matrix, plus sixteen lanes that a
+        /// vector store may write past the last, and sentinels.
         let candidateCapacity: Int
 
         init(rows: Int, stride: Int, pairs: Int) {
             self.rows = rows; self.stride = stride; self.pairs = pairs
             pairCapacity = ((pairs + 7) & ~7) + 8
-            candidateCapacity = rows * stride + 8
+            candidateCapacity = rows * stride + 16
         }
 
         // Floats.
@@ -194,29 +196,13 @@ public struct TemplateComparator: Sendable {
         }
         let threshold = Self.threshold(maxima, count: 8 * rows, rank: limit, histogram: m.i + l.histogram)
 
-        // Candidates in row-major order. A group of eight with a hit appends all eight
-        // lanes, advancing by each lane's bit: no branch per lane.
+        // Candidates in row-major order (the C kernels at the fast levels).
         let similarity = m.f + l.candidates, position = m.i + l.positions
-        var count = 0
-        let t = SIMD8<Float>(repeating: threshold)
-        for i in 0..<rows where bitmask(SIMD8<Float>.load(maxima + 8 * i) .>= t) != 0 {
-            let row = matrix + i * stride
-            var j = 0
-            while j < stride {
-                let values = SIMD8<Float>.load(row + j)
-                let bits = bitmask(values .>= t)
-                if bits != 0 {
-                    // Padding columns hold 0 < T, so every hit is a real column.
-                    let base = Int32(truncatingIfNeeded: i << 16 | j)
-                    for lane in 0..<8 {
-                        similarity[count] = values[lane]
-                        position[count] = base &+ Int32(truncatingIfNeeded: lane)
-                        count &+= Int((bits >> UInt32(lane)) & 1)
-                    }
-                }
-                j += 8
-            }
-        }
+        let count = kernel.level == .scalarReference
+            ? Self.collect(matrix, rows: rows, stride: stride, maxima: maxima, threshold: threshold,
+                           similarity: similarity, position: position)
+            : Int(tanba_collect_candidates(kernel.level.cLevel, matrix, Int32(rows), Int32(stride), maxima, threshold,
+                                           similarity, position))
 
         var surplus = count - limit
         if surplus > 16 {
@@ -250,6 +236,33 @@ public struct TemplateComparator: Sendable {
             n += 1
         }
         return n
+    }
+
+    /// The candidates ≥ T, row by row: the reference for `tanba_collect_candidates`. A
+    /// group of eight with a hit appends all eight lanes, advancing by each lane's bit.
+    static func collect(_ matrix: UnsafeMutablePointer<Float>, rows: Int, stride: Int, maxima: UnsafeMutablePointer<Float>,
+                        threshold: Float, similarity: UnsafeMutablePointer<Float>, position: UnsafeMutablePointer<Int32>) -> Int {
+        var count = 0
+        let t = SIMD8<Float>(repeating: threshold)
+        for i in 0..<rows where bitmask(SIMD8<Float>.load(maxima + 8 * i) .>= t) != 0 {
+            let row = matrix + i * stride
+            var j = 0
+            while j < stride {
+                let values = SIMD8<Float>.load(row + j)
+                let bits = bitmask(values .>= t)
+                if bits != 0 {
+                    // Padding columns hold 0 < T, so every hit is a real column.
+                    let base = Int32(truncatingIfNeeded: i << 16 | j)
+                    for lane in 0..<8 {
+                        similarity[count] = values[lane]
+                        position[count] = base &+ Int32(truncatingIfNeeded: lane)
+                        count &+= Int((bits >> UInt32(lane)) & 1)
+                    }
+                }
+                j += 8
+            }
+        }
+        return count
     }
 
     /// A value reached by at least `rank` of the `count` values, as large as a histogram

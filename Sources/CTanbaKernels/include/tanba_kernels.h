@@ -42,6 +42,15 @@ typedef struct {
 void tanba_similarity_matrix(tanba_kernel_level level, const tanba_cylinders *a, const tanba_cylinders *b,
                              int32_t max_direction_difference, float *out, int32_t row_stride);
 
+/// The entries ≥ `threshold` of a similarity matrix (`rows` rows of `stride` floats, a
+/// multiple of 8, padding columns 0 < threshold), in row-major order: their values and
+/// positions (row << 16 | column). `row_maxima` holds 8 floats per row, the maxima over
+/// the column classes j mod 8; a row whose maxima are all below the threshold is skipped.
+/// Returns the count; the outputs need `rows · stride + 16` entries. Same result on every
+/// level as the Swift reference (`TemplateComparator.selectTopPairs`).
+int32_t tanba_collect_candidates(tanba_kernel_level level, const float *matrix, int32_t rows, int32_t stride,
+                                 const float *row_maxima, float threshold, float *values, int32_t *positions);
+
 /// The pairs kept by the comparator's local stage, structure of arrays (LSS-R geometry).
 typedef struct {
     const float *ax, *ay, *bx, *by;   // positions of each pair's minutia in A and in B
