@@ -741,10 +741,13 @@ static int32_t encode_cylinders_avx2(const tanba_cylinder_geometry *g, const flo
 AVX512_TARGET
 static int32_t encode_cylinders_avx512(const tanba_cylinder_geometry *g, const float *x, const float *y, const uint8_t *angle,
                                        int n, int32_t *kept, uint64_t *cylinders, float *scratch) {
-    if (g->spatial_cells > 15) return encode_cylinders_avx2(g, x, y, angle, n, kept, cylinders, scratch);
+    // Grid tables must fit a register, entries a word: ≤ 15 grid rows, ≤ 128 cells, a
+    // spatial table of ≤ 4096 entries. The default geometry is well inside.
+    if (g->spatial_cells > 15 || g->cells > 128 || g->spatial_scale * g->cut2 > 4094.0f)
+        return encode_cylinders_avx2(g, x, y, angle, n, kept, cylinders, scratch);
     const int W = g->words;
     cylinder_work work = cylinder_work_in(scratch, g->cells, n), *w = &work;
-    // The list: up to 25 entries per neighbour, two int32 each, after the other arrays.
+    // The list: up to 25 entries per neighbour (plus a vector's overrun), after the other arrays.
     int32_t *list = w->row + (((size_t)n + 15) & ~(size_t)7);
     const int ns = g->spatial_cells;
     __m512 centre = _mm512_setzero_ps();
@@ -773,7 +776,7 @@ static int32_t encode_cylinders_avx512(const tanba_cylinder_geometry *g, const f
             const __m512 u = _mm512_set1_ps(w->u[q]), v = _mm512_set1_ps(w->v[q]);
             const __m512i i0 = _mm512_set1_epi32(w->i0[q]), i1 = _mm512_set1_epi32(w->i1[q]);
             const __m512i j0 = _mm512_set1_epi32(w->j0[q]), j1 = _mm512_set1_epi32(w->j1[q]);
-            const __m512i row = _mm512_set1_epi32(w->row[q]);
+            const __m512i direction = _mm512_set1_epi32((w->row[q] >> 3) << 19);
             #define WINDOW_HALF(ROWS, COLS) do {                                                                      \
                 const __m512i j = _mm512_add_epi32(j0, ROWS), i = _mm512_add_epi32(i0, COLS);                          \
                 const __m512i fj = _mm512_permutexvar_epi32(j, first), lj = _mm512_permutexvar_epi32(j, lastColumn);   \
@@ -785,24 +788,21 @@ static int32_t encode_cylinders_avx512(const tanba_cylinder_geometry *g, const f
                 in &= _mm512_cmp_ps_mask(d2, cut2, _CMP_LE_OQ);                                                        \
                 const __m512i cell = _mm512_add_epi32(_mm512_permutexvar_epi32(j, rowCell), _mm512_sub_epi32(i, fj));  \
                 const __m512i index = _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_min_ps(d2, cut2), scale));              \
-                /* (cell · 8, spatial index, direction row) packed as cell·8 | index << 11 would need   */              \
-                /* 23 bits; two lists are simpler: cells, then indices (and the row per entry).           */              \
-                _mm512_storeu_si512((void *)(list + entries), _mm512_maskz_compress_epi32(in, _mm512_slli_epi32(cell, 3))); \
-                _mm512_storeu_si512((void *)(list + 32 * (size_t)count + 32 + entries),                                \
-                                    _mm512_maskz_compress_epi32(in, index));                                           \
-                _mm512_storeu_si512((void *)(list + 64 * (size_t)count + 64 + entries), _mm512_maskz_compress_epi32(in, row)); \
+                /* One word per entry: cell | spatial index << 7 | direction << 19 (27 bits). */                       \
+                const __m512i entry = _mm512_or_si512(_mm512_or_si512(cell, _mm512_slli_epi32(index, 7)), direction);  \
+                _mm512_storeu_si512((void *)(list + entries), _mm512_maskz_compress_epi32(in, entry));                 \
                 entries += __builtin_popcount(in);                                                                     \
             } while (0)
             WINDOW_HALF(rowA, colA);
             if (w->j1[q] - w->j0[q] >= 3) WINDOW_HALF(rowB, colB);   // rows 3 and 4 of the window
             #undef WINDOW_HALF
         }
-        const int32_t *cells = list, *indices = list + 32 * (size_t)count + 32, *rows = list + 64 * (size_t)count + 64;
         #pragma clang loop unroll_count(2)
         for (int e = 0; e < entries; e++) {
-            float *cell = w->acc + cells[e];
-            const __m256 gs = _mm256_broadcast_ss(g->spatial + indices[e]);
-            _mm256_store_ps(cell, _mm256_add_ps(_mm256_load_ps(cell), _mm256_mul_ps(gs, _mm256_loadu_ps(g->directional8 + rows[e]))));
+            const uint32_t entry = (uint32_t)list[e];
+            float *cell = w->acc + (size_t)(entry & 127) * 8;
+            const __m256 gs = _mm256_broadcast_ss(g->spatial + ((entry >> 7) & 4095));
+            _mm256_store_ps(cell, _mm256_add_ps(_mm256_load_ps(cell), _mm256_mul_ps(gs, _mm256_loadu_ps(g->directional8 + (entry >> 19) * 8))));
         }
         // Two cells (sixteen lanes, six of each used) per comparison: twelve bits.
         uint64_t *cylinder = cylinders + (size_t)out * W, word = 0;
