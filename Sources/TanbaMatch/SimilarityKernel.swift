@@ -8,6 +8,10 @@ import CTanbaKernels
 /// plain Swift. All levels produce bit-identical matrices (integer popcounts, then the
 /// same correctly rounded float operations in the same order), so a score never depends
 /// on the CPU it was computed on. `Tests/TanbaMatchTests` holds them to that.
+///
+/// The level also selects the implementation of the comparator's other fixed-formula
+/// loops (candidate collection, LSS-R's ρ) and of the cylinder encoder, under the same
+/// rule: the C kernels at the fast levels, the Swift definitions at the reference level.
 public struct SimilarityKernel: Sendable, Hashable {
     public enum Level: String, Sendable, CaseIterable, Codable {
         /// Plain Swift loops: the reference the fast paths are tested against.

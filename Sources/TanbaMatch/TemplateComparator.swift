@@ -14,12 +14,14 @@ import Foundation
 /// The score is in 0…1, exactly symmetric (score(a, b) == score(b, a) bit for bit) and
 /// invariant to rotation and translation. docs/matching.md maps thresholds to FMR.
 ///
-/// Everything after the local stage is one Swift code path for every kernel level: SIMD
-/// types lower to baseline SSE on x86-64 (NEON on arm64) and perform the same IEEE
-/// operations in the same order everywhere, so a score never depends on the CPU it ran on.
-/// The hot loops avoid branches that depend on the data — a comparison is a few thousand
-/// such decisions, each a coin toss for the branch predictor — and work in one arena of
-/// scratch memory (`Scratch`, `Layout`).
+/// A score never depends on the CPU it ran on. The fixed-formula loops — local
+/// similarities, candidate collection, the compatibility ρ — run in C kernels chosen by
+/// `kernel.level`, each bit-identical to a plain Swift reference (the `.scalarReference`
+/// level; `Tests/TanbaMatchTests`); the rest is one Swift path whose SIMD types lower to
+/// baseline SSE on x86-64 (NEON on arm64) with the same IEEE operations everywhere. The hot
+/// loops avoid branches that depend on the data — a comparison is a few thousand such
+/// decisions, each a coin toss for the branch predictor — and work in one arena of scratch
+/// memory (`Scratch`, `Layout`).
 public struct TemplateComparator: Sendable {
     public struct Parameters: Sendable, Hashable {
         /// Pairs whose directions differ by more than this (ISO units; 64 = 90°) are not compared.
@@ -90,14 +92,13 @@ public struct TemplateComparator: Sendable {
 
     /// Where each buffer of one comparison lives in the arenas (offsets in elements).
     ///
-    /// Per-pair arrays hold `pairCapacity` = nR rounded up to 8, plus 8: eight-wide loops
-    /// may read eight pairs from any start below nR without a tail case; the extra lanes
-    /// hold sentinels.
+    /// Per-pair arrays hold `pairCapacity` = nR rounded up to 8, plus 8, so that the
+    /// eight-wide loops over pairs (relaxation, efficiency) read whole groups of eight.
     struct Layout {
         let rows: Int, stride: Int, pairs: Int
         let pairCapacity: Int
-        /// Candidate pairs: at most every entry of the matrix, plus sixteen lanes that a
-        /// vector store may write past the last, and sentinels.
+        /// Candidate pairs: at most every entry of the matrix, plus the sixteen lanes that
+        /// a vector store may write past the last (later +∞ padding for the drop search).
         let candidateCapacity: Int
 
         init(rows: Int, stride: Int, pairs: Int) {
@@ -354,7 +355,7 @@ public struct TemplateComparator: Sendable {
 
     // MARK: Relaxation
 
-    /// Structure-of-arrays geometry of the selected pairs, for the eight-wide ρ loop.
+    /// Structure-of-arrays geometry of the selected pairs, as the ρ kernels read it.
     private func pairGeometry(_ a: MatchTemplate, _ b: MatchTemplate, _ n: Int, _ l: Layout, _ m: Arena) {
         let pairA = m.i + l.pairA, pairB = m.i + l.pairB
         let g = PairGeometry(l, m), t = compatibility

@@ -3,15 +3,17 @@
 #include <stdint.h>
 #include <stddef.h>
 
-// SIMD kernels for the comparator, compiled for several instruction-set levels in one
-// binary (function-level target attributes) and chosen at run time from CPUID.
-// Swift cannot compile one function for several ISA levels, which is why these few hot
-// loops live in C; everything around them (and the scalar reference) is Swift.
+// SIMD kernels for the comparator and the cylinder encoder, compiled for several
+// instruction-set levels in one binary (function-level target attributes) and chosen at
+// run time from CPUID. Swift cannot compile one function for several ISA levels, nor use
+// gathers, compress or mask registers, which is why these few hot loops live in C;
+// everything around them (and the scalar reference of each) is Swift.
 //
 // Determinism: every level performs the same IEEE-754 single-precision operations in the
 // same order (integer popcounts, exact int→float conversion, correctly rounded sqrt and
-// division, no fused multiply-add: built with -ffp-contract=off), so all levels return
-// bit-identical results. Tests compare them with the Swift scalar reference.
+// division, truncating float→int conversion, table lookups, no fused multiply-add: built
+// with -ffp-contract=off), so all levels return bit-identical results. Tests compare them
+// with the Swift references.
 
 typedef enum {
     TANBA_KERNEL_PORTABLE = 0,
