@@ -108,51 +108,84 @@ static void scan_portable(const uint64_t *probe, int W, const uint64_t *gallery,
 }
 
 #if defined(__x86_64__)
-// MARK: AVX2 — no vector popcount: popcnt on 64-bit scalars, SIMD for the arithmetic.
+// MARK: AVX2 — no vector popcount instruction: counts by nibble lookup (VPSHUFB).
 
-__attribute__((target("avx2,popcnt")))
-static void similarity_avx2(const tanba_cylinders *a, const tanba_cylinders *b,
-                            int32_t maxdd, float *out, int32_t stride) {
-    const int W = a->words;
+// |a_i ∧ b_j| for the eight cylinders j of one group, four per register: each byte of
+// a ∧ b is counted as lut[low nibble] + lut[high nibble] (W words of ≤ 8 bits per byte:
+// ≤ 8·W fits a byte for W ≤ 31), then VPSADBW sums each 64-bit lane's eight bytes.
+// Integers: exact, whatever the order.
+__attribute__((target("avx2")))
+static inline __attribute__((always_inline)) __m256i group_popcounts_avx2(const uint64_t *ag, const uint64_t *bg, int W) {
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+    for (int w = 0; w < W; w++) {
+        const __m256i av = _mm256_set1_epi64x((long long)ag[(size_t)w * 8]);
+        const __m256i x0 = _mm256_and_si256(av, _mm256_loadu_si256((const __m256i *)(bg + w * 8)));
+        const __m256i x1 = _mm256_and_si256(av, _mm256_loadu_si256((const __m256i *)(bg + w * 8 + 4)));
+        lo = _mm256_add_epi8(lo, _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(x0, nibble)),
+                                                 _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x0, 4), nibble))));
+        hi = _mm256_add_epi8(hi, _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(x1, nibble)),
+                                                 _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x1, 4), nibble))));
+    }
+    // Lanes 0–3 and 4–7 as 64-bit sums, then their low halves packed to 8 × int32 in order.
+    const __m256i s0 = _mm256_sad_epu8(lo, _mm256_setzero_si256()), s1 = _mm256_sad_epu8(hi, _mm256_setzero_si256());
+    const __m256i packed = _mm256_blend_epi32(s0, _mm256_slli_epi64(s1, 32), 0xAA);   // s0[0] s1[0] s0[1] s1[1] …
+    return _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+}
+
+__attribute__((target("avx2")))
+static inline __attribute__((always_inline))
+void similarity_avx2_words(const tanba_cylinders *a, const tanba_cylinders *b,
+                           int32_t maxdd, float *out, int32_t stride, const int W) {
     const int groupsB = (b->count + 7) / 8;
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i vlimit = _mm256_set1_epi32(maxdd + 1);
     for (int i = 0; i < a->count; i++) {
         const uint64_t *ag = a->bits + (size_t)(i / 8) * W * 8 + (i % 8);
-        const float ra = a->root_norms[i];
-        const __m256 vra = _mm256_set1_ps(ra), vna = _mm256_set1_ps(a->norms[i]);
+        const __m256 vra = _mm256_set1_ps(a->root_norms[i]), vna = _mm256_set1_ps(a->norms[i]);
         const __m256i vai = _mm256_set1_epi32(a->angles[i]);
-        const __m256i vmax = _mm256_set1_epi32(maxdd);
         float *row = out + (size_t)i * stride;
         for (int g = 0; g < groupsB; g++) {
-            const uint64_t *bg = b->bits + (size_t)g * W * 8;
-            uint32_t both[8] = {0};
-            for (int w = 0; w < W; w++) {
-                uint64_t av = ag[(size_t)w * 8];
-                const uint64_t *bw = bg + w * 8;
-                both[0] += (uint32_t)_mm_popcnt_u64(av & bw[0]);
-                both[1] += (uint32_t)_mm_popcnt_u64(av & bw[1]);
-                both[2] += (uint32_t)_mm_popcnt_u64(av & bw[2]);
-                both[3] += (uint32_t)_mm_popcnt_u64(av & bw[3]);
-                both[4] += (uint32_t)_mm_popcnt_u64(av & bw[4]);
-                both[5] += (uint32_t)_mm_popcnt_u64(av & bw[5]);
-                both[6] += (uint32_t)_mm_popcnt_u64(av & bw[6]);
-                both[7] += (uint32_t)_mm_popcnt_u64(av & bw[7]);
-            }
+            const __m256i both = group_popcounts_avx2(ag, b->bits + (size_t)g * W * 8, W);
             __m256 vrb = _mm256_loadu_ps(b->root_norms + g * 8);
-            __m256 vboth = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)both));
             __m256 denom = _mm256_add_ps(vra, vrb);
             __m256 diff = _mm256_sub_ps(_mm256_add_ps(vna, _mm256_loadu_ps(b->norms + g * 8)),
-                                        _mm256_mul_ps(_mm256_set1_ps(2.0f), vboth));
+                                        _mm256_mul_ps(_mm256_set1_ps(2.0f), _mm256_cvtepi32_ps(both)));
             __m256 lam = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(_mm256_sqrt_ps(diff), denom));
-            // Angle gate and empty pairs → 0.
+            // Angle gate, empty pairs and padding columns → 0.
             __m256i bang = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(b->angles + g * 8)));
             __m256i d = _mm256_and_si256(_mm256_sub_epi32(vai, bang), _mm256_set1_epi32(255));
             d = _mm256_min_epi32(d, _mm256_sub_epi32(_mm256_set1_epi32(256), d));
-            __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_add_epi32(vmax, _mm256_set1_epi32(1)), d));
+            __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(vlimit, d));
             keep = _mm256_and_ps(keep, _mm256_cmp_ps(denom, _mm256_setzero_ps(), _CMP_NEQ_OQ));
-            lam = _mm256_and_ps(lam, keep);
-            _mm256_storeu_ps(row + g * 8, lam);
+            keep = _mm256_and_ps(keep, _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+                _mm256_set1_epi32(b->count), _mm256_add_epi32(lanes, _mm256_set1_epi32(g * 8)))));
+            _mm256_storeu_ps(row + g * 8, _mm256_and_ps(lam, keep));
         }
-        for (int j = b->count; j < groupsB * 8; j++) row[j] = 0.0f;
+    }
+}
+
+__attribute__((target("avx2")))
+static void similarity_avx2(const tanba_cylinders *a, const tanba_cylinders *b,
+                            int32_t maxdd, float *out, int32_t stride) {
+    // As for AVX-512: a constant word count for the default 8-word cylinders.
+    if (a->words == 8) similarity_avx2_words(a, b, maxdd, out, stride, 8);
+    else if (a->words <= 31) similarity_avx2_words(a, b, maxdd, out, stride, a->words);
+    else similarity_portable(a, b, maxdd, out, stride);   // byte counters would overflow
+}
+
+__attribute__((target("avx2,popcnt")))
+static void scan_avx2(const uint64_t *probe, int W, const uint64_t *gallery, int64_t count, uint16_t *out) {
+    for (int64_t g = 0; g < count / 8; g++) {
+        const uint64_t *bg = gallery + g * W * 8;
+        uint32_t acc[8] = {0};
+        for (int w = 0; w < W; w++) {
+            const uint64_t pv = probe[w];
+            for (int l = 0; l < 8; l++) acc[l] += (uint32_t)_mm_popcnt_u64(pv & bg[w * 8 + l]);
+        }
+        for (int l = 0; l < 8; l++) out[g * 8 + l] = (uint16_t)acc[l];
     }
 }
 
@@ -235,19 +268,6 @@ static void compatibility_avx2(const tanba_pairs *p, const tanba_compatibility_t
         }
     }
     compatibility_finish(t, words, cosines, count, out, stride);
-}
-
-__attribute__((target("avx2,popcnt")))
-static void scan_avx2(const uint64_t *probe, int W, const uint64_t *gallery, int64_t count, uint16_t *out) {
-    for (int64_t g = 0; g < count / 8; g++) {
-        const uint64_t *bg = gallery + g * W * 8;
-        uint32_t acc[8] = {0};
-        for (int w = 0; w < W; w++) {
-            const uint64_t pv = probe[w];
-            for (int l = 0; l < 8; l++) acc[l] += (uint32_t)_mm_popcnt_u64(pv & bg[w * 8 + l]);
-        }
-        for (int l = 0; l < 8; l++) out[g * 8 + l] = (uint16_t)acc[l];
-    }
 }
 
 // MARK: AVX-512 with VPOPCNTDQ: eight cylinder pairs per instruction.
