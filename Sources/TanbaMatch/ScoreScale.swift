@@ -6,10 +6,10 @@ public enum ScoreScale {
     /// Measured with `tanba bench calibrate` on the 23,040 pooled all-pairs impostor
     /// comparisons of the eight FVC sets (docs/BENCHMARKS.md). The 1e-4 point rests on two
     /// false matches only; lower rates need more real impostor data than the project has.
-    /// The calibrated synthetic impostors now give nearly the same thresholds (0.0220,
-    /// 0.0289, 0.0391) but are not used: real data decides.
+    /// The calibrated synthetic impostors now give nearly the same thresholds (0.0218,
+    /// 0.0278, 0.0363) but are not used: real data decides.
     public static let calibration: [(fmr: Double, threshold: Float)] = [
-        (1e-2, 0.0247), (1e-3, 0.0304), (1e-4, 0.0404),
+        (1e-2, 0.0246), (1e-3, 0.0302), (1e-4, 0.0373),
     ]
 
     /// The threshold for a target FMR (the nearest calibrated one at or below the target).

@@ -33,6 +33,11 @@ public struct TemplateComparator: Sendable {
         public var relaxationWeight: Float = 0.5
         /// At most this many top local pairs enter the relaxation (nR = min(nA, nB, this)).
         public var maximumRelaxationPairs = 64
+        /// Below this many cylinders in the smaller template the score is scaled down in
+        /// proportion. LSS-R averages the best few relaxed pairs, so a template with three or
+        /// four cylinders can score like a true mate by chance; in a million-finger gallery
+        /// such tiny templates outranked most real mates (docs/BENCHMARKS.md, 1:N).
+        public var fullEvidenceCylinders = 12
         public init() {}
     }
 
@@ -159,7 +164,8 @@ public struct TemplateComparator: Sendable {
         let minCount = Float(min(a.count, b.count))
         let z = 1 / (1 + exp(-p.pairsTau * (minCount - p.pairsMu)))
         let nP = min(n, p.minPairs + Int((z * Float(p.maxPairs - p.minPairs)).rounded()))
-        return efficientMean(n, nP, l, m)
+        let evidence = min(1, minCount / Float(max(1, p.fullEvidenceCylinders)))
+        return efficientMean(n, nP, l, m) * evidence
     }
 
     // MARK: Top local pairs
