@@ -1,21 +1,6 @@
 import Testing
 @testable import TanbaCore
-
-/// SplitMix64 (Steele, Lea & Flood, 2014): a tiny generator whose sequence is fixed by its
-/// seed, so every fuzz run below feeds the codecs exactly the same bytes.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
-    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in byte() } }
-}
+import TanbaTestSupport
 
 /// Hostile and damaged input: every outcome must be a valid record or a `TemplateFormatError`
 /// (the type system guarantees the error type; a crash would end the test run).
