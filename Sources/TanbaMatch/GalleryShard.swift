@@ -203,25 +203,47 @@ public final class GalleryShard: @unchecked Sendable {
         // finger's key sets. Squared and scaled to stay an integer for the histogram below.
         // (Measured: without it, synthetic background fingers with many minutiae crowded
         // out real mates — 80% of mates kept at 1% penetration, 90% with it.)
-        for s in 0..<n {
-            let v = UInt32(votes[s])
-            votes[s] = UInt16(min(65535, v * v * 64 / max(1, UInt32(keyCounts[s]))))
+        // Only fingers with votes are scored (about one in eight in a large gallery), in one
+        // pass; the rest of the work is over that short list.
+        var scored = [(score: UInt16, slot: Int32)]()
+        scored.reserveCapacity(n / 4)
+        votes.withUnsafeBufferPointer { v in
+            keyCounts.withUnsafeBufferPointer { keys in
+                live.withUnsafeBufferPointer { alive in
+                    for s in 0..<n where v[s] != 0 && alive[s] {
+                        let x = UInt32(v[s])
+                        scored.append((UInt16(min(65535, x * x * 64 / max(1, UInt32(keys[s])))), Int32(s)))
+                    }
+                }
+            }
         }
         // Scores are small integers: a histogram finds the cut that keeps `wanted` slots.
         var histogram = [Int](repeating: 0, count: 65536)
-        for s in 0..<n where live[s] { histogram[Int(votes[s])] += 1 }
+        for e in scored { histogram[Int(e.score)] += 1 }
         var cut = 65535, kept = 0
         while cut > 0 && kept + histogram[cut] < wanted { kept += histogram[cut]; cut -= 1 }
         var above = [(Float, Int32)](), atCut = [Int32]()
-        for s in 0..<n where live[s] {
-            let v = Int(votes[s])
-            if v > cut { above.append((Float(v), Int32(s))) } else if v == cut { atCut.append(Int32(s)) }
+        for e in scored {
+            let v = Int(e.score)
+            if v > cut { above.append((Float(v), e.slot)) } else if v == cut { atCut.append(e.slot) }
         }
-        above.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 < $1.1 }
+        // Ties are broken by a scrambled slot order, not by the slot itself: enrolment order
+        // must not decide who makes the shortlist (a benchmark that enrols its mates first
+        // would otherwise flatter the prefilter).
+        above.sort { $0.0 != $1.0 ? $0.0 > $1.0 : Self.tieOrder($0.1) < Self.tieOrder($1.1) }
         var out = above.map { Int($0.1) }
+        if cut == 0 && out.count + atCut.count < wanted {
+            // Fewer voted fingers than wanted: the unvoted live ones follow.
+            for s in 0..<n where live[s] && votes[s] == 0 { atCut.append(Int32(s)) }
+        }
+        atCut.sort { Self.tieOrder($0) < Self.tieOrder($1) }
         out += atCut.prefix(wanted - out.count).map { Int($0) }
         return out
     }
+
+    /// A fixed pseudo-random permutation of slot numbers (multiplication by an odd constant
+    /// is a bijection on 32-bit integers).
+    @inline(__always) static func tieOrder(_ slot: Int32) -> UInt32 { UInt32(bitPattern: slot) &* 0x9E37_79B1 }
 
     /// Where a subject's best-placed finger lands in the prefilter ranking, as a share of the
     /// searchable gallery (0 = first); nil when the subject is not enrolled. For measuring
