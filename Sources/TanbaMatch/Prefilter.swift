@@ -7,8 +7,9 @@ import TanbaCore
 /// 6–9% of the bits are set), so sampled bits are mostly zero and carry little. MinHash keys
 /// collide with probability equal to the Jaccard similarity of the two cylinders' set bits;
 /// a key concatenates `hashesPerKey` MinHashes, so two cylinders share a key with
-/// probability J^k — about 6% for mated cylinders (J ≈ 0.5, k = 4) and 0.03% for
-/// unrelated ones. A gallery finger collects one vote per (table, key) it shares with the
+/// probability J^k — about 12% for mated cylinders (J ≈ 0.5, k = 3) and 0.004% for
+/// unrelated ones (J ≈ 0.03). k = 3 kept more mates than k = 4 at every penetration
+/// (docs/BENCHMARKS.md) and k = 2 let chance votes swamp them. A gallery finger collects one vote per (table, key) it shares with the
 /// probe; mates collect many, everyone else a few.
 public struct CylinderHasher: Sendable, Hashable {
     public let tables: Int
@@ -20,7 +21,7 @@ public struct CylinderHasher: Sendable, Hashable {
 
     public var bucketsPerTable: Int { 1 << bucketBits }
 
-    public init(geometry: CylinderGeometry = .init(), tables: Int = 8, hashesPerKey: Int = 4,
+    public init(geometry: CylinderGeometry = .init(), tables: Int = 8, hashesPerKey: Int = 3,
                 bucketBits: Int = 16, seed: UInt64 = 0x7A4B_A0F1) {
         precondition(tables > 0 && hashesPerKey > 0 && (8...24).contains(bucketBits))
         self.tables = tables
