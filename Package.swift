@@ -23,6 +23,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
     ],
     targets: [
         // MARK: System libraries
@@ -49,9 +51,15 @@ let package = Package(
         .target(name: "TanbaMatch", dependencies: ["TanbaCore", "CTanbaKernels"]),
         .target(name: "TanbaSynth", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch"]),
         .target(name: "TanbaEvaluation", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth"]),
+        // Messaging between stations, coordinator and workers: nng REQ/REP, signed envelopes.
+        .target(name: "TanbaWire", dependencies: [
+            "TanbaCore", "CNNG",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
-            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation",
+            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -61,5 +69,6 @@ let package = Package(
         .testTarget(name: "TanbaMatchTests", dependencies: ["TanbaTestSupport", "TanbaMatch", "TanbaSynth"]),
         .testTarget(name: "TanbaSynthTests", dependencies: ["TanbaTestSupport", "TanbaSynth"]),
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
+        .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
     ]
 )

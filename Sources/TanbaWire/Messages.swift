@@ -1,0 +1,455 @@
+import TanbaCore
+
+/// Message type codes. Requests are 0x01…0x7F; the answer to request `t` is `t | 0x80`;
+/// 0xFF is the typed error answer any request may get.
+public enum MessageType: UInt8, Sendable, CaseIterable {
+    case enroll = 0x01, identify = 0x02, verify = 0x03, update = 0x04, delete = 0x05
+    case ping = 0x06, pendingJobs = 0x07, referenceCount = 0x08, status = 0x09
+    case enrollAnswer = 0x81, identifyAnswer = 0x82, verifyAnswer = 0x83, updateAnswer = 0x84
+    case deleteAnswer = 0x85, pong = 0x86, pendingJobsAnswer = 0x87, referenceCountAnswer = 0x88
+    case statusAnswer = 0x89
+    case error = 0xFF
+
+    public var isRequest: Bool { rawValue < 0x80 }
+}
+
+/// Limits on lists inside bodies (checked by encoders' callers and by every decoder).
+public enum BodyLimits {
+    public static let maximumCandidates = 1000
+    public static let maximumShards = 4096
+    public static let maximumText = 1024
+    public static let fingersPerProbe = 1...10
+    public static let topK = 1...1000
+}
+
+/// Which shards an answer covers. Why it is in every answer: a scatter-gather with a
+/// missing shard must never look like "no match" — the partial flag and the missing list
+/// make it explicit. Decoders refuse `partial` without missing shards and vice versa.
+public struct ShardCoverage: Equatable, Sendable {
+    public var contributed: [UInt16]
+    public var missing: [UInt16]
+    public var isPartial: Bool { !missing.isEmpty }
+
+    public init(contributed: [UInt16] = [], missing: [UInt16] = []) {
+        self.contributed = contributed
+        self.missing = missing
+    }
+
+    public static let none = ShardCoverage()
+}
+
+public struct FingerScore: Equatable, Sendable {
+    public var position: FingerPosition
+    public var score: Float
+    public init(position: FingerPosition, score: Float) { self.position = position; self.score = score }
+}
+
+public struct Candidate: Equatable, Sendable {
+    public var iin: IIN
+    /// Fusion of the per-finger scores (the server's rule; larger is more similar).
+    public var fusedScore: Float
+    public var fingerScores: [FingerScore]
+    public init(iin: IIN, fusedScore: Float, fingerScores: [FingerScore]) {
+        self.iin = iin
+        self.fusedScore = fusedScore
+        self.fingerScores = fingerScores
+    }
+}
+
+/// Typed error codes in ERROR answers. A struct rather than an enum so an old node can
+/// carry a code a newer node invented without failing to decode the answer.
+public struct WireErrorCode: RawRepresentable, Hashable, Sendable {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+    public static let malformed = WireErrorCode(rawValue: 1)
+    public static let unauthenticated = WireErrorCode(rawValue: 2)
+    public static let stale = WireErrorCode(rawValue: 3)
+    public static let tooLarge = WireErrorCode(rawValue: 4)
+    public static let unsupported = WireErrorCode(rawValue: 5)
+    public static let invalidArgument = WireErrorCode(rawValue: 6)
+    public static let notFound = WireErrorCode(rawValue: 7)
+    public static let alreadyEnrolled = WireErrorCode(rawValue: 8)
+    public static let unavailable = WireErrorCode(rawValue: 9)
+    public static let overloaded = WireErrorCode(rawValue: 10)
+    public static let timedOut = WireErrorCode(rawValue: 11)
+    public static let requestIDReused = WireErrorCode(rawValue: 12)
+    public static let `internal` = WireErrorCode(rawValue: 13)
+}
+
+public struct EnrollRequest: Equatable, Sendable {
+    public var iin: IIN
+    public var record: FingerprintRecord
+    public init(iin: IIN, record: FingerprintRecord) { self.iin = iin; self.record = record }
+}
+
+public struct IdentifyRequest: Equatable, Sendable {
+    public var probe: FingerprintRecord
+    public var topK: Int
+    /// Target false-positive identification rate for the candidate threshold; 0 = the
+    /// server's configured default.
+    public var targetFPIR: Double
+    public init(probe: FingerprintRecord, topK: Int, targetFPIR: Double = 0) {
+        self.probe = probe
+        self.topK = topK
+        self.targetFPIR = targetFPIR
+    }
+}
+
+public struct VerifyRequest: Equatable, Sendable {
+    public var claimedIIN: IIN
+    public var probe: FingerprintRecord
+    public init(claimedIIN: IIN, probe: FingerprintRecord) { self.claimedIIN = claimedIIN; self.probe = probe }
+}
+
+public struct UpdateRequest: Equatable, Sendable {
+    public var iin: IIN
+    public var record: FingerprintRecord
+    public var reason: String
+    public init(iin: IIN, record: FingerprintRecord, reason: String) {
+        self.iin = iin
+        self.record = record
+        self.reason = reason
+    }
+}
+
+public struct DeleteRequest: Equatable, Sendable {
+    public var iin: IIN
+    public var reason: String
+    public init(iin: IIN, reason: String) { self.iin = iin; self.reason = reason }
+}
+
+public enum EnrollOutcome: UInt8, Sendable {
+    case enrolled = 1
+    /// Possible duplicates found: held for a human adjudicator, never silently merged.
+    case heldForAdjudication = 2
+    case alreadyEnrolled = 3
+}
+
+public struct EnrollAnswer: Equatable, Sendable {
+    public var outcome: EnrollOutcome
+    public var possibleDuplicates: [Candidate]
+    public var coverage: ShardCoverage
+    public init(outcome: EnrollOutcome, possibleDuplicates: [Candidate] = [], coverage: ShardCoverage) {
+        self.outcome = outcome
+        self.possibleDuplicates = possibleDuplicates
+        self.coverage = coverage
+    }
+}
+
+public struct IdentifyAnswer: Equatable, Sendable {
+    public var candidates: [Candidate]
+    /// Score threshold applied (derived from the target FPIR).
+    public var threshold: Float
+    public var coverage: ShardCoverage
+    public init(candidates: [Candidate], threshold: Float, coverage: ShardCoverage) {
+        self.candidates = candidates
+        self.threshold = threshold
+        self.coverage = coverage
+    }
+}
+
+public struct VerifyAnswer: Equatable, Sendable {
+    public var isMatch: Bool
+    public var fusedScore: Float
+    public var fingerScores: [FingerScore]
+    public var threshold: Float
+    public var coverage: ShardCoverage
+    public init(isMatch: Bool, fusedScore: Float, fingerScores: [FingerScore], threshold: Float, coverage: ShardCoverage) {
+        self.isMatch = isMatch
+        self.fusedScore = fusedScore
+        self.fingerScores = fingerScores
+        self.threshold = threshold
+        self.coverage = coverage
+    }
+}
+
+public struct StatusAnswer: Equatable, Sendable {
+    public enum Role: UInt8, Sendable { case coordinator = 1, worker = 2, station = 3 }
+    public var role: Role
+    public var ready: Bool
+    public var uptimeMilliseconds: UInt64
+    public var shards: [UInt16]
+    public var persons: UInt64
+    public var pendingJobs: UInt32
+    public init(role: Role, ready: Bool, uptimeMilliseconds: UInt64, shards: [UInt16], persons: UInt64, pendingJobs: UInt32) {
+        self.role = role
+        self.ready = ready
+        self.uptimeMilliseconds = uptimeMilliseconds
+        self.shards = shards
+        self.persons = persons
+        self.pendingJobs = pendingJobs
+    }
+}
+
+/// Every message body. `type` picks the envelope's message type; `encodedBody()` and
+/// `decode(type:payload:)` are exact inverses (docs/protocol.md has the layouts).
+public enum WireMessage: Equatable, Sendable {
+    case enroll(EnrollRequest)
+    case identify(IdentifyRequest)
+    case verify(VerifyRequest)
+    case update(UpdateRequest)
+    case delete(DeleteRequest)
+    case ping(nonce: UInt64)
+    case pendingJobs
+    case referenceCount
+    case status
+    case enrollAnswer(EnrollAnswer)
+    case identifyAnswer(IdentifyAnswer)
+    case verifyAnswer(VerifyAnswer)
+    case updateAnswer(archivedPrevious: Bool, coverage: ShardCoverage)
+    case deleteAnswer(deleted: Bool, coverage: ShardCoverage)
+    case pong(nonce: UInt64, uptimeMilliseconds: UInt64)
+    case pendingJobsAnswer(count: UInt32)
+    case referenceCountAnswer(persons: UInt64, fingers: UInt64, coverage: ShardCoverage)
+    case statusAnswer(StatusAnswer)
+    case error(code: WireErrorCode, message: String)
+
+    public var type: MessageType {
+        switch self {
+        case .enroll: .enroll
+        case .identify: .identify
+        case .verify: .verify
+        case .update: .update
+        case .delete: .delete
+        case .ping: .ping
+        case .pendingJobs: .pendingJobs
+        case .referenceCount: .referenceCount
+        case .status: .status
+        case .enrollAnswer: .enrollAnswer
+        case .identifyAnswer: .identifyAnswer
+        case .verifyAnswer: .verifyAnswer
+        case .updateAnswer: .updateAnswer
+        case .deleteAnswer: .deleteAnswer
+        case .pong: .pong
+        case .pendingJobsAnswer: .pendingJobsAnswer
+        case .referenceCountAnswer: .referenceCountAnswer
+        case .statusAnswer: .statusAnswer
+        case .error: .error
+        }
+    }
+
+    /// The body bytes. Values beyond the documented limits are clamped or truncated here
+    /// (text to 1024 bytes on a character boundary, lists to their maximum) so that an
+    /// encoded message always decodes; callers validate inputs before building messages.
+    public func encodedBody() -> [UInt8] {
+        var w = WireWriter()
+        switch self {
+        case .enroll(let m):
+            w.iin(m.iin); w.record(m.record)
+        case .identify(let m):
+            w.record(m.probe); w.u16(UInt16(clamping: m.topK)); w.f64(m.targetFPIR)
+        case .verify(let m):
+            w.iin(m.claimedIIN); w.record(m.probe)
+        case .update(let m):
+            w.iin(m.iin); w.record(m.record); w.text(m.reason)
+        case .delete(let m):
+            w.iin(m.iin); w.text(m.reason)
+        case .ping(let nonce):
+            w.u64(nonce)
+        case .pendingJobs, .referenceCount, .status:
+            break
+        case .enrollAnswer(let m):
+            w.u8(m.outcome.rawValue); w.candidates(m.possibleDuplicates); w.coverage(m.coverage)
+        case .identifyAnswer(let m):
+            w.candidates(m.candidates); w.f32(m.threshold); w.coverage(m.coverage)
+        case .verifyAnswer(let m):
+            w.bool(m.isMatch); w.f32(m.fusedScore); w.fingerScores(m.fingerScores); w.f32(m.threshold)
+            w.coverage(m.coverage)
+        case .updateAnswer(let archived, let coverage):
+            w.bool(archived); w.coverage(coverage)
+        case .deleteAnswer(let deleted, let coverage):
+            w.bool(deleted); w.coverage(coverage)
+        case .pong(let nonce, let uptime):
+            w.u64(nonce); w.u64(uptime)
+        case .pendingJobsAnswer(let count):
+            w.u32(count)
+        case .referenceCountAnswer(let persons, let fingers, let coverage):
+            w.u64(persons); w.u64(fingers); w.coverage(coverage)
+        case .statusAnswer(let m):
+            w.u8(m.role.rawValue); w.bool(m.ready); w.u64(m.uptimeMilliseconds); w.shards(m.shards)
+            w.u64(m.persons); w.u32(m.pendingJobs)
+        case .error(let code, let message):
+            w.u16(code.rawValue); w.text(message)
+        }
+        return w.bytes
+    }
+
+    public static func decode(type: MessageType, payload: [UInt8]) throws(DecodeError) -> WireMessage {
+        var r = WireReader(payload)
+        let message: WireMessage
+        switch type {
+        case .enroll:
+            message = .enroll(EnrollRequest(iin: try r.iin("iin"), record: try r.record("record", views: 1...10)))
+        case .identify:
+            let probe = try r.record("probe", views: BodyLimits.fingersPerProbe)
+            let topK = Int(try r.u16("top-K"))
+            guard BodyLimits.topK.contains(topK) else { throw .invalidValue(field: "top-K", reason: "\(topK) not in 1…1000") }
+            let fpir = try r.f64("target FPIR")
+            guard fpir >= 0, fpir < 1 else { throw .invalidValue(field: "target FPIR", reason: "must be in [0, 1)") }
+            message = .identify(IdentifyRequest(probe: probe, topK: topK, targetFPIR: fpir))
+        case .verify:
+            message = .verify(VerifyRequest(claimedIIN: try r.iin("claimed IIN"),
+                                            probe: try r.record("probe", views: BodyLimits.fingersPerProbe)))
+        case .update:
+            message = .update(UpdateRequest(iin: try r.iin("iin"), record: try r.record("record", views: 1...10),
+                                            reason: try r.text("reason")))
+        case .delete:
+            message = .delete(DeleteRequest(iin: try r.iin("iin"), reason: try r.text("reason")))
+        case .ping:
+            message = .ping(nonce: try r.u64("nonce"))
+        case .pendingJobs: message = .pendingJobs
+        case .referenceCount: message = .referenceCount
+        case .status: message = .status
+        case .enrollAnswer:
+            let code = try r.u8("outcome")
+            guard let outcome = EnrollOutcome(rawValue: code) else {
+                throw .invalidValue(field: "outcome", reason: "unknown code \(code)")
+            }
+            message = .enrollAnswer(EnrollAnswer(outcome: outcome, possibleDuplicates: try r.candidates(),
+                                                 coverage: try r.coverage()))
+        case .identifyAnswer:
+            message = .identifyAnswer(IdentifyAnswer(candidates: try r.candidates(), threshold: try r.finiteF32("threshold"),
+                                                     coverage: try r.coverage()))
+        case .verifyAnswer:
+            message = .verifyAnswer(VerifyAnswer(isMatch: try r.bool("match"), fusedScore: try r.finiteF32("fused score"),
+                                                 fingerScores: try r.fingerScores(), threshold: try r.finiteF32("threshold"),
+                                                 coverage: try r.coverage()))
+        case .updateAnswer:
+            message = .updateAnswer(archivedPrevious: try r.bool("archived"), coverage: try r.coverage())
+        case .deleteAnswer:
+            message = .deleteAnswer(deleted: try r.bool("deleted"), coverage: try r.coverage())
+        case .pong:
+            message = .pong(nonce: try r.u64("nonce"), uptimeMilliseconds: try r.u64("uptime"))
+        case .pendingJobsAnswer:
+            message = .pendingJobsAnswer(count: try r.u32("count"))
+        case .referenceCountAnswer:
+            message = .referenceCountAnswer(persons: try r.u64("persons"), fingers: try r.u64("fingers"),
+                                            coverage: try r.coverage())
+        case .statusAnswer:
+            let code = try r.u8("role")
+            guard let role = StatusAnswer.Role(rawValue: code) else {
+                throw .invalidValue(field: "role", reason: "unknown code \(code)")
+            }
+            message = .statusAnswer(StatusAnswer(role: role, ready: try r.bool("ready"), uptimeMilliseconds: try r.u64("uptime"),
+                                                 shards: try r.shards("shards"), persons: try r.u64("persons"),
+                                                 pendingJobs: try r.u32("pending jobs")))
+        case .error:
+            message = .error(code: WireErrorCode(rawValue: try r.u16("error code")), message: try r.text("error message"))
+        }
+        try r.finish()
+        return message
+    }
+}
+
+// MARK: Field codecs
+
+extension WireWriter {
+    mutating func iin(_ iin: IIN) { raw(Array(iin.digits.utf8)) }
+
+    mutating func record(_ record: FingerprintRecord) {
+        // Native encoding fails only above 1 MiB, which probes and enrollments never reach;
+        // an empty blob then makes the receiver report the record as bad, not crash.
+        blob((try? TemplateCodec.encode(record, as: .native)) ?? [])
+    }
+
+    mutating func text(_ s: String) {
+        var cut = Substring(s)
+        while cut.utf8.count > BodyLimits.maximumText { cut = cut.dropLast() }
+        string16(String(cut))
+    }
+
+    mutating func fingerScores(_ scores: [FingerScore]) {
+        let list = scores.prefix(10)
+        u8(UInt8(list.count))
+        for s in list { u8(s.position.rawValue); f32(s.score) }
+    }
+
+    mutating func candidates(_ list: [Candidate]) {
+        let kept = list.prefix(BodyLimits.maximumCandidates)
+        u16(UInt16(kept.count))
+        for c in kept { iin(c.iin); f32(c.fusedScore); fingerScores(c.fingerScores) }
+    }
+
+    mutating func shards(_ ids: [UInt16]) {
+        let kept = ids.prefix(BodyLimits.maximumShards)
+        u16(UInt16(kept.count))
+        for id in kept { u16(id) }
+    }
+
+    mutating func coverage(_ c: ShardCoverage) {
+        bool(c.isPartial); shards(c.contributed); shards(c.missing)
+    }
+}
+
+extension WireReader {
+    mutating func iin(_ field: String) throws(DecodeError) -> IIN {
+        let text = try utf8(12, field)
+        do { return try IIN(text) } catch { throw .invalidValue(field: field, reason: error.description) }
+    }
+
+    mutating func record(_ field: String, views: ClosedRange<Int>) throws(DecodeError) -> FingerprintRecord {
+        let bytes = try blob(field, limit: TemplateCodec.maximumRecordSize)
+        let record: FingerprintRecord
+        do { record = try TemplateCodec.decode(bytes, as: .native) } catch { throw .badTemplate("\(field): \(error)") }
+        guard views.contains(record.views.count) else {
+            throw .invalidValue(field: field, reason: "\(record.views.count) finger views, expected \(views.lowerBound)…\(views.upperBound)")
+        }
+        // Fusion is per finger position, so every view must name a distinct real finger.
+        var seen = Set<FingerPosition>()
+        for view in record.views {
+            guard FingerPosition.tenPrint.contains(view.position) else {
+                throw .invalidValue(field: field, reason: "finger position \(view.position.rawValue) is not one of the ten fingers")
+            }
+            guard seen.insert(view.position).inserted else {
+                throw .invalidValue(field: field, reason: "finger position \(view.position.rawValue) appears twice")
+            }
+        }
+        return record
+    }
+
+    mutating func text(_ field: String) throws(DecodeError) -> String {
+        try string16(field, limit: BodyLimits.maximumText)
+    }
+
+    mutating func fingerScores() throws(DecodeError) -> [FingerScore] {
+        let n = Int(try u8("finger score count"))
+        guard n <= 10 else { throw .oversized(field: "finger scores", size: n, limit: 10) }
+        var list: [FingerScore] = []
+        for _ in 0..<n {
+            let code = try u8("finger position")
+            guard let position = FingerPosition(rawValue: code), FingerPosition.tenPrint.contains(position) else {
+                throw .invalidValue(field: "finger position", reason: "\(code)")
+            }
+            list.append(FingerScore(position: position, score: try finiteF32("finger score")))
+        }
+        return list
+    }
+
+    mutating func candidates() throws(DecodeError) -> [Candidate] {
+        let n = try count16("candidate count", limit: BodyLimits.maximumCandidates, minItemSize: 17)
+        var list: [Candidate] = []
+        list.reserveCapacity(n)
+        for _ in 0..<n {
+            list.append(Candidate(iin: try iin("candidate IIN"), fusedScore: try finiteF32("fused score"),
+                                  fingerScores: try fingerScores()))
+        }
+        return list
+    }
+
+    mutating func shards(_ field: String) throws(DecodeError) -> [UInt16] {
+        let n = try count16("\(field) count", limit: BodyLimits.maximumShards, minItemSize: 2)
+        var ids: [UInt16] = []
+        ids.reserveCapacity(n)
+        for _ in 0..<n { ids.append(try u16(field)) }
+        return ids
+    }
+
+    mutating func coverage() throws(DecodeError) -> ShardCoverage {
+        let partial = try bool("partial flag")
+        let coverage = ShardCoverage(contributed: try shards("contributed shards"), missing: try shards("missing shards"))
+        guard partial == coverage.isPartial else {
+            throw .invalidValue(field: "partial flag", reason: "disagrees with the missing-shard list")
+        }
+        return coverage
+    }
+}

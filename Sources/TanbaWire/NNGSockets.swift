@@ -1,0 +1,293 @@
+import CNNG
+import Foundation
+import Synchronization
+
+/// Certificates and key for tls+tcp://, as PEM text.
+///
+/// Every listener requires a client certificate signed by `caPEM` (mutual TLS); a dialer
+/// checks the server's certificate against the same CA and, when `serverName` is set,
+/// that the certificate names that node. TLS 1.2 only: nng 1.5.2 with mbedTLS 2.28 has
+/// nothing newer.
+public struct TLSCredentials: Sendable {
+    public var caPEM: String
+    /// This node's certificate (chain). Optional only so tests can show that a client
+    /// without one is refused; listeners throw without it.
+    public var certificatePEM: String?
+    public var privateKeyPEM: String?
+    /// Name the peer's certificate must carry (CN/DNS SAN), checked by dialers.
+    public var serverName: String?
+
+    public init(caPEM: String, certificatePEM: String?, privateKeyPEM: String?, serverName: String? = nil) {
+        self.caPEM = caPEM
+        self.certificatePEM = certificatePEM
+        self.privateKeyPEM = privateKeyPEM
+        self.serverName = serverName
+    }
+
+    /// Loads `ca.crt` from `caDirectory` and `<node>.crt`/`<node>.key` from `nodeDirectory`,
+    /// the layout `tanba pki` writes.
+    public static func load(caCertificate: String, certificate: String, privateKey: String,
+                            serverName: String? = nil) throws(WireError) -> TLSCredentials {
+        func read(_ path: String) throws(WireError) -> String {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw .tlsConfiguration("cannot read \(path)")
+            }
+            return String(decoding: data, as: UTF8.self)
+        }
+        return TLSCredentials(caPEM: try read(caCertificate), certificatePEM: try read(certificate),
+                              privateKeyPEM: try read(privateKey), serverName: serverName)
+    }
+
+    func makeConfig(server: Bool) throws(WireError) -> OpaquePointer {
+        var cfg: OpaquePointer?
+        var rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)
+        guard rv == 0, let cfg else { throw .tlsConfiguration("cannot allocate: \(String(cString: nng_strerror(rv)))") }
+        func check(_ rv: Int32, _ what: String) throws(WireError) {
+            guard rv == 0 else {
+                nng_tls_config_free(cfg)
+                throw .tlsConfiguration("\(what): \(String(cString: nng_strerror(rv)))")
+            }
+        }
+        try check(nng_tls_config_version(cfg, NNG_TLS_1_2, NNG_TLS_1_2), "TLS version 1.2")
+        // REQUIRED on both sides: listeners default to NONE in nng 1.5.2, which would accept
+        // any client at all.
+        try check(nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED), "auth mode")
+        try check(nng_tls_config_ca_chain(cfg, caPEM, nil), "CA certificate")
+        if let certificatePEM, let privateKeyPEM {
+            try check(nng_tls_config_own_cert(cfg, certificatePEM, privateKeyPEM, nil), "own certificate and key")
+        } else if server {
+            nng_tls_config_free(cfg)
+            throw .tlsConfiguration("a listener needs its own certificate and key")
+        }
+        if !server, let serverName {
+            try check(nng_tls_config_server_name(cfg, serverName), "server name")
+        }
+        rv = 0
+        return cfg
+    }
+}
+
+/// Options shared by every nng socket Tanba opens.
+enum NNGSocketOptions {
+    /// Size limit and reconnect pacing. RECVMAXSZ defaults to unlimited in nng, so it is set
+    /// on every socket; oversize messages are dropped by nng before reaching us.
+    static func apply(_ socket: nng_socket, maximumMessageSize: Int) throws(WireError) {
+        var rv = nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, maximumMessageSize)
+        guard rv == 0 else { throw WireError.from(nng: rv) }
+        rv = nng_socket_set_ms(socket, NNG_OPT_RECONNMINT, 50)
+        guard rv == 0 else { throw WireError.from(nng: rv) }
+        rv = nng_socket_set_ms(socket, NNG_OPT_RECONNMAXT, 2000)
+        guard rv == 0 else { throw WireError.from(nng: rv) }
+    }
+
+    static func checkScheme(_ url: String, tls: TLSCredentials?) throws(WireError) {
+        if url.hasPrefix("tls+tcp://") {
+            guard tls != nil else { throw .tlsConfiguration("\(url) needs TLS credentials") }
+        } else if url.hasPrefix("tcp://") {
+            guard tls == nil else { throw .tlsConfiguration("TLS credentials given for plain \(url)") }
+        } else {
+            throw .invalidAddress(url)
+        }
+    }
+}
+
+/// Handles one request's bytes and returns the answer's bytes.
+public typealias RequestHandler = @Sendable ([UInt8]) async -> [UInt8]
+
+/// A REP socket listening on one address, serving requests on several contexts at once.
+///
+/// Each of `concurrency` workers owns an nng context and loops receive → handler → send,
+/// so slow requests do not block others and the socket never needs a lock.
+public final class NNGServer: Sendable {
+    public let url: String
+    /// The TCP port actually bound (useful with port 0).
+    public let port: Int
+    private let socket: nng_socket
+    private let listener: nng_listener
+    private let state = ServerState()
+    private let workers: [Task<Void, Never>]
+
+    private struct State {
+        var closing = false
+        var closed = false
+        var busy = 0
+    }
+
+    /// Shared between the server object and its worker tasks.
+    private final class ServerState: Sendable {
+        private let mutex = Mutex(State())
+        func withLock<R>(_ body: (inout State) -> R) -> R { mutex.withLock { body(&$0) } }
+    }
+
+    /// Starts listening on `url` (`tcp://127.0.0.1:0` picks a free port; read `port`).
+    public init(listeningOn url: String, tls: TLSCredentials? = nil, concurrency: Int = 8,
+                maximumMessageSize: Int = WireLimits.maximumMessage, handler: @escaping RequestHandler) throws(WireError) {
+        try NNGSocketOptions.checkScheme(url, tls: tls)
+        var socket = nng_socket()
+        var rv = nng_rep0_open(&socket)
+        guard rv == 0 else { throw WireError.from(nng: rv) }
+        var listener = nng_listener()
+        var config: OpaquePointer?
+        do throws(WireError) {
+            try NNGSocketOptions.apply(socket, maximumMessageSize: maximumMessageSize)
+            rv = nng_listener_create(&listener, socket, url)
+            guard rv == 0 else { throw WireError.from(nng: rv, address: url) }
+            if let tls {
+                config = try tls.makeConfig(server: true)
+                rv = nng_listener_set_ptr(listener, NNG_OPT_TLS_CONFIG, UnsafeMutableRawPointer(config))
+                guard rv == 0 else { throw WireError.from(nng: rv, address: url) }
+            }
+            rv = nng_listener_start(listener, 0)
+            guard rv == 0 else { throw WireError.from(nng: rv, address: url) }
+        } catch {
+            if let config { nng_tls_config_free(config) }
+            nng_close(socket)
+            throw error
+        }
+        // The listener holds its own reference to the config.
+        if let config { nng_tls_config_free(config) }
+        var bound: Int32 = 0
+        _ = nng_listener_get_int(listener, NNG_OPT_TCP_BOUND_PORT, &bound)
+
+        self.url = url
+        self.port = Int(bound)
+        self.socket = socket
+        self.listener = listener
+
+        var contexts: [nng_ctx] = []
+        for _ in 0..<max(1, concurrency) {
+            var ctx = nng_ctx()
+            rv = nng_ctx_open(&ctx, socket)
+            guard rv == 0 else {
+                nng_close(socket)
+                throw WireError.from(nng: rv)
+            }
+            contexts.append(ctx)
+        }
+        let state = self.state
+        workers = contexts.map { ctx in
+            Task.detached { await Self.serve(ctx: ctx, state: state, handler: handler) }
+        }
+    }
+
+    private static func serve(ctx: nng_ctx, state: ServerState, handler: RequestHandler) async {
+        while true {
+            let request: [UInt8]
+            do {
+                request = try await NNGMessage.receive(on: ctx, timeoutMilliseconds: -1)
+            } catch .closed {
+                return
+            } catch {
+                // A broken pipe or similar on one request: keep serving the others.
+                if state.withLock({ $0.closed }) { return }
+                continue
+            }
+            let accepted = state.withLock { s -> Bool in
+                guard !s.closing else { return false }
+                s.busy += 1
+                return true
+            }
+            guard accepted else { return }
+            let answer = await handler(request)
+            // The requester may be gone; a failed send only loses this one answer.
+            try? await NNGMessage.send(answer, on: ctx, timeoutMilliseconds: 5000)
+            state.withLock { $0.busy -= 1 }
+        }
+    }
+
+    /// Graceful close: stop accepting connections, let requests being handled finish and
+    /// answer (up to `drainTimeout`), then close the socket, which ends idle workers.
+    public func close(drainTimeout: Duration = .seconds(5)) async {
+        let first = state.withLock { s -> Bool in
+            defer { s.closing = true }
+            return !s.closing
+        }
+        guard first else { return }
+        nng_listener_close(listener)
+        let clock = ContinuousClock()
+        let deadline = clock.now + drainTimeout
+        while state.withLock({ $0.busy }) > 0, clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        state.withLock { $0.closed = true }
+        nng_close(socket)
+        for worker in workers { await worker.value }
+    }
+}
+
+/// A REQ socket dialed to one server. Each request opens its own context, so any number
+/// of requests may be in flight at once, each with its own deadline.
+public final class NNGClient: Sendable {
+    public let url: String
+    /// Largest request this client will send: the server's receive limit, which is the
+    /// same constant on every Tanba node. Larger requests fail fast with .messageTooLarge
+    /// instead of being silently dropped by the peer.
+    public let maximumMessageSize: Int
+    private let socket: nng_socket
+    private let closed = Mutex(false)
+
+    /// Dials `url`. With `waitForConnection` the first connection attempt happens now and
+    /// its failure is thrown (connection refused, TLS failure); without it nng keeps
+    /// retrying in the background and requests time out until a peer appears.
+    public init(connectingTo url: String, tls: TLSCredentials? = nil, waitForConnection: Bool = true,
+                maximumMessageSize: Int = WireLimits.maximumMessage) throws(WireError) {
+        try NNGSocketOptions.checkScheme(url, tls: tls)
+        var socket = nng_socket()
+        var rv = nng_req0_open(&socket)
+        guard rv == 0 else { throw WireError.from(nng: rv) }
+        var config: OpaquePointer?
+        do throws(WireError) {
+            try NNGSocketOptions.apply(socket, maximumMessageSize: maximumMessageSize)
+            var dialer = nng_dialer()
+            rv = nng_dialer_create(&dialer, socket, url)
+            guard rv == 0 else { throw WireError.from(nng: rv, address: url) }
+            if let tls {
+                config = try tls.makeConfig(server: false)
+                rv = nng_dialer_set_ptr(dialer, NNG_OPT_TLS_CONFIG, UnsafeMutableRawPointer(config))
+                guard rv == 0 else { throw WireError.from(nng: rv, address: url) }
+            }
+            rv = nng_dialer_start(dialer, waitForConnection ? 0 : Int32(NNG_FLAG_NONBLOCK))
+            guard rv == 0 else { throw WireError.from(nng: rv, address: url) }
+        } catch {
+            if let config { nng_tls_config_free(config) }
+            nng_close(socket)
+            throw error
+        }
+        if let config { nng_tls_config_free(config) }
+        self.url = url
+        self.socket = socket
+        self.maximumMessageSize = maximumMessageSize
+    }
+
+    /// Sends `request` and waits for the answer until `deadline` has elapsed.
+    public func request(_ request: [UInt8], deadline: Duration) async throws(WireError) -> [UInt8] {
+        guard request.count <= maximumMessageSize else {
+            throw .messageTooLarge(size: request.count, limit: maximumMessageSize)
+        }
+        guard !closed.withLock({ $0 }) else { throw .closed }
+        var ctx = nng_ctx()
+        let rv = nng_ctx_open(&ctx, socket)
+        guard rv == 0 else { throw WireError.from(nng: rv, address: url) }
+        defer { nng_ctx_close(ctx) }
+        let clock = ContinuousClock()
+        let end = clock.now + deadline
+        try await NNGMessage.send(request, on: ctx, timeoutMilliseconds: Self.milliseconds(until: end, clock))
+        let answer = try await NNGMessage.receive(on: ctx, timeoutMilliseconds: Self.milliseconds(until: end, clock))
+        return answer
+    }
+
+    static func milliseconds(until end: ContinuousClock.Instant, _ clock: ContinuousClock) -> Int32 {
+        let left = clock.now.duration(to: end)
+        let ms = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000
+        // 0 would mean "do not wait at all" to nng; 1 ms keeps an expired deadline a timeout.
+        return Int32(clamping: max(1, ms))
+    }
+
+    /// Closes the socket; requests in flight fail with .closed.
+    public func close() {
+        let first = closed.withLock { c -> Bool in defer { c = true }; return !c }
+        if first { nng_close(socket) }
+    }
+
+    deinit { close() }
+}
