@@ -195,15 +195,18 @@ public final class NNGServer: Sendable {
         }
     }
 
-    /// Graceful close: stop accepting connections, let requests being handled finish and
+    /// Graceful close: stop taking new requests, let requests being handled finish and
     /// answer (up to `drainTimeout`), then close the socket, which ends idle workers.
+    ///
+    /// The listener is not closed first: in nng that also closes the connections it
+    /// accepted, and the answers still being computed would have nowhere to go. Requests
+    /// that arrive during the drain are dropped; their senders time out and retry elsewhere.
     public func close(drainTimeout: Duration = .seconds(5)) async {
         let first = state.withLock { s -> Bool in
             defer { s.closing = true }
             return !s.closing
         }
         guard first else { return }
-        nng_listener_close(listener)
         let clock = ContinuousClock()
         let deadline = clock.now + drainTimeout
         while state.withLock({ $0.busy }) > 0, clock.now < deadline {
@@ -247,6 +250,11 @@ public final class NNGClient: Sendable {
                 guard rv == 0 else { throw WireError.from(nng: rv, address: url) }
             }
             rv = nng_dialer_start(dialer, waitForConnection ? 0 : Int32(NNG_FLAG_NONBLOCK))
+            if tls != nil, rv == Int32(NNG_ECONNSHUT.rawValue) || rv == Int32(NNG_ECONNRESET.rawValue) {
+                // mbedTLS on the listener drops the connection when it rejects our
+                // certificate; to the dialer that is a shutdown mid-handshake.
+                throw WireError.tlsFailure("\(url) closed the connection during the handshake (our certificate was refused)")
+            }
             guard rv == 0 else { throw WireError.from(nng: rv, address: url) }
         } catch {
             if let config { nng_tls_config_free(config) }

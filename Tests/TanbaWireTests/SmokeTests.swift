@@ -1,3 +1,0 @@
-import Testing
-@testable import TanbaWire
-@Suite struct SmokeTests { @Test func errorText() { #expect(WireError.timedOut.description.contains("timed out")) } }
