@@ -1,0 +1,65 @@
+import Crypto
+import TanbaCore
+import TanbaTestSupport
+@testable import TanbaWire
+
+enum WireFixtures {
+    static func iin(_ serial: Int) -> IIN {
+        var s = serial
+        while true {
+            if let iin = IIN.make(birthDate: .init(year: 1985, month: 4, day: 17), sex: .female, serial: s) { return iin }
+            s += 1
+        }
+    }
+
+    static func record(fingers: [FingerPosition], seed: UInt64 = 1) -> FingerprintRecord {
+        var rng = SplitMix64(seed: seed)
+        let views = fingers.map { position in
+            FingerTemplate(position: position, width: 500, height: 550, quality: 80, minutiae: (0..<Int(20 + rng.next() % 30)).map { _ in
+                Minutia(x: UInt16(rng.next() % 500), y: UInt16(rng.next() % 550), angle: rng.byte(),
+                        kind: rng.next() % 2 == 0 ? .ridgeEnding : .bifurcation, quality: UInt8(rng.next() % 101))
+            })
+        }
+        return FingerprintRecord(views: views)
+    }
+
+    static let coverage = ShardCoverage(contributed: [0, 1, 2, 5], missing: [3, 4])
+
+    static func candidate(_ serial: Int) -> Candidate {
+        Candidate(iin: iin(serial), fusedScore: Float(serial) * 0.5,
+                  fingerScores: [FingerScore(position: .rightThumb, score: 12.5), FingerScore(position: .leftIndex, score: 3)])
+    }
+
+    /// One of every message, with non-trivial field values.
+    static let allMessages: [WireMessage] = {
+        let tenPrint = record(fingers: FingerPosition.tenPrint, seed: 7)
+        let twoFingers = record(fingers: [.rightIndex, .leftIndex], seed: 8)
+        return [
+            .enroll(EnrollRequest(iin: iin(1), record: tenPrint)),
+            .identify(IdentifyRequest(probe: twoFingers, topK: 20, targetFPIR: 0.001)),
+            .verify(VerifyRequest(claimedIIN: iin(2), probe: twoFingers)),
+            .update(UpdateRequest(iin: iin(3), record: tenPrint, reason: "scar on the right thumb — re-enrolled")),
+            .delete(DeleteRequest(iin: iin(4), reason: "subject's request at branch 17")),
+            .ping(nonce: 0xDEAD_BEEF_0123_4567),
+            .pendingJobs,
+            .referenceCount,
+            .status,
+            .enrollAnswer(EnrollAnswer(outcome: .heldForAdjudication, possibleDuplicates: [candidate(5)], coverage: coverage)),
+            .identifyAnswer(IdentifyAnswer(candidates: (10..<15).map(candidate), threshold: 41.5, coverage: coverage)),
+            .verifyAnswer(VerifyAnswer(isMatch: true, fusedScore: 88, fingerScores: [FingerScore(position: .rightIndex, score: 90)],
+                                       threshold: 40, coverage: ShardCoverage(contributed: [7]))),
+            .updateAnswer(archivedPrevious: true, coverage: ShardCoverage(contributed: [1])),
+            .deleteAnswer(deleted: false, coverage: coverage),
+            .pong(nonce: 9, uptimeMilliseconds: 123_456),
+            .pendingJobsAnswer(count: 17),
+            .referenceCountAnswer(persons: 100_000, fingers: 1_000_000, coverage: ShardCoverage(contributed: [0, 1, 2])),
+            .statusAnswer(StatusAnswer(role: .worker, ready: true, uptimeMilliseconds: 5, shards: [1, 4, 9], persons: 33, pendingJobs: 2)),
+            .error(code: .invalidArgument, message: "top-K must be 1…1000"),
+        ]
+    }()
+
+    static func identity(_ name: String, seed: UInt8) -> NodeIdentity {
+        let key = try! Curve25519.Signing.PrivateKey(rawRepresentation: [UInt8](repeating: seed, count: 32))
+        return try! NodeIdentity(name: name, signingKey: key)
+    }
+}
