@@ -103,7 +103,6 @@ public final class NNGServer: Sendable {
     /// The TCP port actually bound (useful with port 0).
     public let port: Int
     private let socket: nng_socket
-    private let listener: nng_listener
     private let state = ServerState()
     private let workers: [Task<Void, Never>]
 
@@ -152,7 +151,6 @@ public final class NNGServer: Sendable {
         self.url = url
         self.port = Int(bound)
         self.socket = socket
-        self.listener = listener
 
         var contexts: [nng_ctx] = []
         for _ in 0..<max(1, concurrency) {
@@ -175,7 +173,7 @@ public final class NNGServer: Sendable {
             let request: [UInt8]
             do {
                 request = try await NNGMessage.receive(on: ctx, timeoutMilliseconds: -1)
-            } catch .closed {
+            } catch .closed, .cancelled {
                 return
             } catch {
                 // A broken pipe or similar on one request: keep serving the others.
@@ -215,6 +213,13 @@ public final class NNGServer: Sendable {
         state.withLock { $0.closed = true }
         nng_close(socket)
         for worker in workers { await worker.value }
+    }
+
+    /// A server dropped without `close()` still releases its port and ends its workers
+    /// (abruptly: answers in progress are lost).
+    deinit {
+        let open = state.withLock { s -> Bool in defer { s.closed = true }; return !s.closed }
+        if open { nng_close(socket) }
     }
 }
 

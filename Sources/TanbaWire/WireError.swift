@@ -7,6 +7,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case timedOut
     /// The socket or transport was closed locally while the operation was pending.
     case closed
+    /// The calling task was cancelled; the pending nng operation was aborted.
+    case cancelled
     /// Nothing listens at the address (TCP RST), or the embedded peer is marked dead.
     case connectionRefused(address: String)
     /// A message exceeds the size limit configured for the socket.
@@ -26,6 +28,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .timedOut: "timed out waiting for the peer"
         case .closed: "the connection or socket is closed"
+        case .cancelled: "the request was cancelled"
         case .connectionRefused(let address): "connection refused by \(address)"
         case .messageTooLarge(let size, let limit): "message of \(size) bytes exceeds the limit of \(limit) bytes"
         case .tlsFailure(let reason): "TLS failure: \(reason)"
@@ -40,7 +43,8 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     static func from(nng code: Int32, address: String = "") -> WireError {
         switch code {
         case Int32(NNG_ETIMEDOUT.rawValue): .timedOut
-        case Int32(NNG_ECLOSED.rawValue), Int32(NNG_ECANCELED.rawValue): .closed
+        case Int32(NNG_ECLOSED.rawValue): .closed
+        case Int32(NNG_ECANCELED.rawValue): .cancelled
         case Int32(NNG_ECONNREFUSED.rawValue): .connectionRefused(address: address)
         case Int32(NNG_EMSGSIZE.rawValue): .messageTooLarge(size: -1, limit: -1)
         case Int32(NNG_ECRYPTO.rawValue), Int32(NNG_EPEERAUTH.rawValue):

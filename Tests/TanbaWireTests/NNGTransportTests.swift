@@ -144,3 +144,22 @@ final class Counter: Sendable {
     func increment() { lock.lock(); count += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
+
+@Suite(.serialized) struct NNGCancellationTests {
+    @Test func cancellingTheCallingTaskAbortsTheRequest() async throws {
+        let server = try NNGServer(listeningOn: "tcp://127.0.0.1:0") { request in
+            try? await Task.sleep(for: .milliseconds(700))
+            return request
+        }
+        let client = try NNGClient(connectingTo: "tcp://127.0.0.1:\(server.port)")
+        let start = ContinuousClock.now
+        let task = Task { try await client.request([1], deadline: .seconds(10)) }
+        try await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        let result = await task.result
+        #expect(throws: WireError.cancelled) { try result.get() }
+        #expect(ContinuousClock.now - start < .milliseconds(600))
+        client.close()
+        await server.close(drainTimeout: .seconds(3))
+    }
+}
