@@ -14,7 +14,9 @@ public struct TLSCredentials: Sendable {
     /// without one is refused; listeners throw without it.
     public var certificatePEM: String?
     public var privateKeyPEM: String?
-    /// Name the peer's certificate must carry (CN/DNS SAN), checked by dialers.
+    /// Name the peer's certificate must carry (CN/DNS SAN), checked by dialers. Without
+    /// it a dialer accepts any certificate from the CA as the server (measured with nng
+    /// 1.5.2); `SignedCaller` still refuses answers not signed by the node it asked.
     public var serverName: String?
 
     public init(caPEM: String, certificatePEM: String?, privateKeyPEM: String?, serverName: String? = nil) {

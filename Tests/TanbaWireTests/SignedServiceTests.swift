@@ -1,4 +1,5 @@
 import Foundation
+import TanbaTestSupport
 import Testing
 @testable import TanbaWire
 
@@ -103,6 +104,26 @@ import Testing
         await #expect(throws: SignedCaller.CallError.unauthenticAnswer(.unexpectedSender(expected: "coordinator", found: "station-1"))) {
             _ = try await caller.call(.pendingJobs, to: "coordinator", at: "tcp://coordinator", deadline: .seconds(1))
         }
+    }
+
+    /// Over real nng: random garbage and unsigned frames get ERROR answers, and the same
+    /// socket keeps answering signed requests afterwards.
+    @Test func garbageOverNNGIsAnsweredWithErrorsAndServiceContinues() async throws {
+        let service = makeService(enrollments: Counter())
+        let server = try NNGServer(listeningOn: "tcp://127.0.0.1:0", handler: service.requestHandler)
+        let client = try NNGClient(connectingTo: "tcp://127.0.0.1:\(server.port)")
+        var rng = SplitMix64(seed: 3)
+        for i in 0..<50 {
+            let junk = i == 0 ? [] : rng.bytes(1 + Int(rng.next() % 2000))
+            let reply = try answer(await client.request(junk, deadline: .seconds(5)))
+            guard case .error(let code, _) = reply else { Issue.record("junk accepted: \(reply)"); continue }
+            #expect(code == .malformed)
+        }
+        let pong = try answer(await client.request(station.seal(.ping(nonce: 7), requestID: .random(), timestamp: Self.now),
+                                                   deadline: .seconds(5)))
+        #expect(pong == .pong(nonce: 7, uptimeMilliseconds: 1))
+        client.close()
+        await server.close()
     }
 
     /// End to end over real sockets: `tanba pki` files, mutual TLS, signed envelopes.
