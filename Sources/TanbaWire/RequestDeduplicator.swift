@@ -2,8 +2,9 @@
 /// retransmitted request gets the first answer instead of being executed again — an
 /// ENROLL retried after a lost answer must never enroll twice.
 ///
-/// Bounded in both directions: at most `capacity` entries (the oldest go first) and each
-/// completed entry lives `lifetime` after it completed. Its lifetime must be at least twice
+/// Bounded three ways: at most `capacity` entries and at most `weightBudget` total answer
+/// weight (`weight` is e.g. the answer's encoded size; the oldest entries go first), and
+/// each completed entry lives `lifetime` after it completed. Its lifetime must be at least twice
 /// the keyring's freshness window, so that any replay the keyring still accepts is found
 /// here. Requests with the same ID that arrive while the first is still running wait for
 /// its answer. A request that reuses an ID with *different* content is refused
@@ -29,23 +30,33 @@ public actor RequestDeduplicator<Answer: Sendable> {
 
     private enum Entry {
         case running(Task<Answer, Never>, fingerprint: [UInt8])
-        case done(Answer, fingerprint: [UInt8], expires: Int64)
+        case done(Answer, fingerprint: [UInt8], expires: Int64, weight: Int)
     }
 
     public let capacity: Int
     public let lifetimeMilliseconds: Int64
+    public let weightBudget: Int
+    private let weight: @Sendable (Answer) -> Int
     private var entries: [Key: Entry] = [:]
+    private var totalWeight = 0
     /// Insertion order, for eviction; may hold keys already removed (skipped lazily).
     private var order: [Key] = []
     private var orderStart = 0
 
-    public init(capacity: Int = 100_000, lifetimeMilliseconds: Int64 = 120_000) {
-        precondition(capacity > 0 && lifetimeMilliseconds > 0)
+    /// Defaults: 100,000 answers, 120 s, 256 MiB when `weight` is the answer's size in bytes
+    /// (the default weight of 1 per answer makes the budget a second count limit).
+    public init(capacity: Int = 100_000, lifetimeMilliseconds: Int64 = 120_000, weightBudget: Int = 256 << 20,
+                weight: @escaping @Sendable (Answer) -> Int = { _ in 1 }) {
+        precondition(capacity > 0 && lifetimeMilliseconds > 0 && weightBudget > 0)
         self.capacity = capacity
         self.lifetimeMilliseconds = lifetimeMilliseconds
+        self.weightBudget = weightBudget
+        self.weight = weight
     }
 
     public var count: Int { entries.count }
+    /// Total weight of the answers held.
+    public var heldWeight: Int { totalWeight }
 
     /// Runs `operation` for a new key, or returns the first answer for a known one.
     /// `fingerprint` identifies the request content (e.g. its payload's SHA-256).
@@ -56,7 +67,7 @@ public actor RequestDeduplicator<Answer: Sendable> {
         case .running(let task, let known):
             guard known == fingerprint else { return .conflict }
             return .repeated(await task.value)
-        case .done(let answer, let known, let expires) where expires > now:
+        case .done(let answer, let known, let expires, _) where expires > now:
             guard known == fingerprint else { return .conflict }
             return .repeated(answer)
         case .done, nil:
@@ -65,20 +76,36 @@ public actor RequestDeduplicator<Answer: Sendable> {
         let task = Task { await operation() }
         insert(key, .running(task, fingerprint: fingerprint))
         let answer = await task.value
-        // Still ours unless evicted for capacity meanwhile; then the answer is not kept.
+        // Still ours unless evicted meanwhile; then the answer is not kept.
         if case .running = entries[key] {
-            entries[key] = .done(answer, fingerprint: fingerprint, expires: now + lifetimeMilliseconds)
+            let w = max(0, weight(answer))
+            entries[key] = .done(answer, fingerprint: fingerprint, expires: now + lifetimeMilliseconds, weight: w)
+            totalWeight += w
+            shrink()
         }
         return .fresh(answer)
     }
 
     private func insert(_ key: Key, _ entry: Entry) {
-        if entries.updateValue(entry, forKey: key) == nil { order.append(key) }
-        while entries.count > capacity, orderStart < order.count {
-            entries.removeValue(forKey: order[orderStart])
+        if let old = entries.updateValue(entry, forKey: key) {
+            if case .done(_, _, _, let w) = old { totalWeight -= w }
+        } else {
+            order.append(key)
+        }
+        shrink()
+    }
+
+    /// Evicts oldest-first until both the count and the weight fit.
+    private func shrink() {
+        while entries.count > capacity || totalWeight > weightBudget, orderStart < order.count {
+            remove(order[orderStart])
             orderStart += 1
         }
         compactOrder()
+    }
+
+    private func remove(_ key: Key) {
+        if case .done(_, _, _, let w) = entries.removeValue(forKey: key) { totalWeight -= w }
     }
 
     /// Drops expired entries from the old end of the insertion order. An entry completed
@@ -87,8 +114,8 @@ public actor RequestDeduplicator<Answer: Sendable> {
         while orderStart < order.count {
             let key = order[orderStart]
             switch entries[key] {
-            case .done(_, _, let expires) where expires <= now:
-                entries.removeValue(forKey: key)
+            case .done(_, _, let expires, _) where expires <= now:
+                remove(key)
                 orderStart += 1
             case nil:
                 orderStart += 1

@@ -17,7 +17,7 @@ public struct SignedService: Sendable {
     private let clock: @Sendable () -> Int64
 
     public init(identity: NodeIdentity, keyring: Keyring,
-                deduplicator: RequestDeduplicator<WireMessage> = RequestDeduplicator(),
+                deduplicator: RequestDeduplicator<WireMessage> = SignedService.defaultDeduplicator(),
                 clock: @escaping @Sendable () -> Int64 = WireClock.nowMilliseconds,
                 handler: @escaping Handler) {
         self.identity = identity
@@ -25,6 +25,13 @@ public struct SignedService: Sendable {
         self.deduplicator = deduplicator
         self.clock = clock
         self.handler = handler
+    }
+
+    /// 100,000 answers or 256 MiB of encoded answers, whichever is reached first, for
+    /// 120 s (at least twice the keyring's default 30 s window).
+    public static func defaultDeduplicator() -> RequestDeduplicator<WireMessage> {
+        RequestDeduplicator(capacity: 100_000, lifetimeMilliseconds: 120_000, weightBudget: 256 << 20,
+                            weight: { 64 + $0.encodedBody().count })
     }
 
     /// Pass this to `Transport.listen`.

@@ -48,6 +48,19 @@ import Testing
         }
     }
 
+    @Test func weightBudgetEvictsOldestAnswers() async {
+        // Answers weigh their value; a budget of 10 holds 3 + 4 but not 3 + 4 + 5.
+        let dedup = Dedup(capacity: 100, lifetimeMilliseconds: 1_000_000, weightBudget: 10, weight: { $0 })
+        for (i, w) in [3, 4, 5].enumerated() {
+            _ = await dedup.run(.init(sender: "s", requestID: RequestID(high: 0, low: UInt64(i))), fingerprint: [], now: 0) { w }
+        }
+        #expect(await dedup.count == 2)
+        #expect(await dedup.heldWeight == 9)
+        guard case .fresh = await dedup.run(.init(sender: "s", requestID: RequestID(high: 0, low: 0)), fingerprint: [], now: 1, { 1 }) else {
+            Issue.record("the oldest answer should have been evicted"); return
+        }
+    }
+
     @Test func concurrentDuplicatesWaitForTheRunningRequest() async {
         let dedup = Dedup(capacity: 10, lifetimeMilliseconds: 1000)
         let runs = Counter()
