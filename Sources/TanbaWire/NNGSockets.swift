@@ -42,7 +42,7 @@ public struct TLSCredentials: Sendable {
 
     func makeConfig(server: Bool) throws(WireError) -> OpaquePointer {
         var cfg: OpaquePointer?
-        var rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)
+        let rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)
         guard rv == 0, let cfg else { throw .tlsConfiguration("cannot allocate: \(String(cString: nng_strerror(rv)))") }
         func check(_ rv: Int32, _ what: String) throws(WireError) {
             guard rv == 0 else {
@@ -64,7 +64,6 @@ public struct TLSCredentials: Sendable {
         if !server, let serverName {
             try check(nng_tls_config_server_name(cfg, serverName), "server name")
         }
-        rv = 0
         return cfg
     }
 }

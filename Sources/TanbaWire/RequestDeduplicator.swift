@@ -73,7 +73,9 @@ public actor RequestDeduplicator<Answer: Sendable> {
         case .done, nil:
             break
         }
-        let task = Task { await operation() }
+        // Unstructured on purpose: if the first caller goes away (its connection dropped, its
+        // task cancelled), the work still finishes and its answer serves the retry.
+        let task = Task.detached { await operation() }
         insert(key, .running(task, fingerprint: fingerprint))
         let answer = await task.value
         // Still ours unless evicted meanwhile; then the answer is not kept.
