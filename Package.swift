@@ -8,6 +8,7 @@
 //   TanbaMatch       cylinder encoding, SIMD comparator, gallery shards and 1:N search
 //   TanbaSynth       synthetic fingerprint images and template-level galleries
 //   TanbaEvaluation  the FVC accuracy protocol and benchmarks
+//   TanbaStore       the coordinator's encrypted system of record (SQLite), audit log, replication log
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
 import PackageDescription
@@ -23,6 +24,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // MARK: System libraries
@@ -49,9 +51,12 @@ let package = Package(
         .target(name: "TanbaMatch", dependencies: ["TanbaCore", "CTanbaKernels"]),
         .target(name: "TanbaSynth", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch"]),
         .target(name: "TanbaEvaluation", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth"]),
+        .target(name: "TanbaStore", dependencies: [
+            "TanbaCore", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
-            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation",
+            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -61,5 +66,6 @@ let package = Package(
         .testTarget(name: "TanbaMatchTests", dependencies: ["TanbaTestSupport", "TanbaMatch", "TanbaSynth"]),
         .testTarget(name: "TanbaSynthTests", dependencies: ["TanbaTestSupport", "TanbaSynth"]),
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
+        .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore"]),
     ]
 )
