@@ -65,6 +65,7 @@ public enum StoreSchema {
             CREATE TABLE deletion_records (
                 deletion_id  BLOB PRIMARY KEY,
                 subject_ref  TEXT NOT NULL,
+                owner_id     BLOB NOT NULL,            -- the random person_id whose key was shredded
                 requested_by TEXT NOT NULL,            -- subject, representative, guardian, court, ...
                 branch       TEXT NOT NULL,
                 basis        TEXT NOT NULL,

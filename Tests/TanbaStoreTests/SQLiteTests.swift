@@ -114,7 +114,7 @@ final class TempDir {
         let db = try Database(path: dir.path("a.db"))
         try Migrator.migrate(db, Array(StoreSchema.migrations.prefix(1)))
         #expect(try Migrator.version(of: db) == 1)
-        try db.run("INSERT INTO deletion_records (deletion_id, subject_ref, requested_by, branch, basis, requested_at, deleted_at, actor) VALUES (x'01', 'ref', 'subject', 'Astana-1', 'BIO 11', 't', 't', 'op1')")
+        try db.run("INSERT INTO deletion_records (deletion_id, subject_ref, owner_id, requested_by, branch, basis, requested_at, deleted_at, actor) VALUES (x'01', 'ref', x'02', 'subject', 'Astana-1', 'BIO 11', 't', 't', 'op1')")
         try Migrator.migrate(db, StoreSchema.migrations)
         #expect(try Migrator.version(of: db) == StoreSchema.migrations.count)
         #expect(try db.query("SELECT branch FROM deletion_records")[0][0].string == "Astana-1")
