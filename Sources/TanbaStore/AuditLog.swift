@@ -220,27 +220,25 @@ public struct AuditLog {
         return result(nil, nil, nil, checked: rows.count)
     }
 
-    /// Moves live entries up to `through` into a new archived segment, in one
-    /// transaction: copied first, removed from the live table after (a trigger refuses
-    /// to remove an entry without an identical archived copy). Returns the segment
-    /// number, or nil when there was nothing to archive.
-    @discardableResult
-    public func archiveSegment(through seq: Int64) throws -> Int64? {
-        try db.transaction { () throws -> Int64? in
-            let range = try db.query("SELECT MIN(seq), MAX(seq) FROM audit_log WHERE seq <= ?", [.integer(seq)])[0]
-            guard let first = range[0].int64, let last = range[1].int64 else { return nil }
-            let segment = (try db.query("SELECT COALESCE(MAX(segment), 0) + 1 FROM audit_segments")[0][0].int64)!
-            try db.run("""
-                INSERT INTO audit_archive
-                SELECT seq, at, actor, role, basis, case_number, operation, subject_ref, result, prev_hash, hash, ?
-                FROM audit_log WHERE seq BETWEEN ? AND ?
-                """, [.integer(segment), .integer(first), .integer(last)])
-            let lastHash = try db.query("SELECT hash FROM audit_log WHERE seq = ?", [.integer(last)])[0][0]
-            try db.run("INSERT INTO audit_segments VALUES (?, ?, ?, ?, ?)",
-                       [.integer(segment), .integer(first), .integer(last), lastHash, .text(AstanaTime.now())])
-            try db.run("DELETE FROM audit_log WHERE seq BETWEEN ? AND ?", [.integer(first), .integer(last)])
-            return segment
-        }
+    /// Moves live entries up to `through` into a new archived segment: copied first,
+    /// removed from the live table after (a trigger refuses to remove an entry without
+    /// an identical archived copy). Runs inside the caller's transaction
+    /// (`Store.archiveAuditSegment`). Returns the segment number, or nil when there was
+    /// nothing to archive.
+    func archiveSegment(through seq: Int64) throws -> Int64? {
+        let range = try db.query("SELECT MIN(seq), MAX(seq) FROM audit_log WHERE seq <= ?", [.integer(seq)])[0]
+        guard let first = range[0].int64, let last = range[1].int64 else { return nil }
+        let segment = (try db.query("SELECT COALESCE(MAX(segment), 0) + 1 FROM audit_segments")[0][0].int64)!
+        try db.run("""
+            INSERT INTO audit_archive
+            SELECT seq, at, actor, role, basis, case_number, operation, subject_ref, result, prev_hash, hash, ?
+            FROM audit_log WHERE seq BETWEEN ? AND ?
+            """, [.integer(segment), .integer(first), .integer(last)])
+        let lastHash = try db.query("SELECT hash FROM audit_log WHERE seq = ?", [.integer(last)])[0][0]
+        try db.run("INSERT INTO audit_segments VALUES (?, ?, ?, ?, ?)",
+                   [.integer(segment), .integer(first), .integer(last), lastHash, .text(AstanaTime.now())])
+        try db.run("DELETE FROM audit_log WHERE seq BETWEEN ? AND ?", [.integer(first), .integer(last)])
+        return segment
     }
 }
 

@@ -96,6 +96,13 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// Rotates audit entries up to `seq` into a new archived segment (one transaction,
+    /// replicated like any other change). Returns the segment number, or nil if none.
+    @discardableResult
+    public func archiveAuditSegment(through seq: Int64) throws -> Int64? {
+        try locked { try write { try audit.archiveSegment(through: seq) } }
+    }
+
     // MARK: Enrollment
 
     private static func randomID() -> [UInt8] {

@@ -8,10 +8,13 @@
 /// - times are Astana-time ISO 8601 text (`AstanaTime`).
 public enum StoreSchema {
     /// Tables whose changes are replicated to the standby (everything except the
-    /// replication machinery itself and schema bookkeeping).
+    /// replication machinery itself and schema bookkeeping). The order is the order of
+    /// changes in a changeset: the audit archive comes before the live log, so a standby
+    /// replaying a rotation inserts the archived copies before the trigger-guarded
+    /// deletions from the live log.
     public static let replicatedTables = [
         "persons", "enrollments", "enrollment_templates", "consents", "archive",
-        "deletion_records", "accounts", "audit_log", "audit_archive", "audit_segments",
+        "deletion_records", "accounts", "audit_archive", "audit_segments", "audit_log",
     ]
 
     public static let migrations: [Migration] = [

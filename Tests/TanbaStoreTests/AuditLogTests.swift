@@ -155,9 +155,9 @@ import Testing
         let dir = TempDir()
         let store = try Fixtures.store(in: dir)
         for i in 0..<12 { try store.record(Fixtures.operatorActor, operation: "verify", subject: Fixtures.iin(i), result: "match") }
-        #expect(try store.audit.archiveSegment(through: 5) == 1)
-        #expect(try store.audit.archiveSegment(through: 9) == 2)
-        #expect(try store.audit.archiveSegment(through: 9) == nil)
+        #expect(try store.archiveAuditSegment(through: 5) == 1)
+        #expect(try store.archiveAuditSegment(through: 9) == 2)
+        #expect(try store.archiveAuditSegment(through: 9) == nil)
         try store.record(Fixtures.operatorActor, operation: "verify", result: "no match")
         #expect(try store.db.query("SELECT COUNT(*) FROM audit_log")[0][0].int == 4)
         #expect(try store.db.query("SELECT COUNT(*) FROM audit_archive")[0][0].int == 9)
@@ -176,7 +176,7 @@ import Testing
     @Test func archivedEntryRemovedFromLiveLogStillCounts() throws {
         let dir = TempDir()
         let store = try Self.log(6, in: dir)
-        try store.audit.archiveSegment(through: 3)
+        try store.archiveAuditSegment(through: 3)
         try store.db.execute("DROP TRIGGER audit_archive_no_delete")
         try store.db.run("DELETE FROM audit_archive WHERE seq = 2")
         let r = try store.audit.verify()
