@@ -45,7 +45,7 @@ public struct AuditVerification: Sendable, Equatable, Codable {
         case truncated
     }
 
-    public var ok: Bool { problem == nil }
+    public var ok: Bool
     public var entriesChecked: Int
     public var problem: Problem?
     /// The first sequence number at which the log is wrong.
@@ -157,7 +157,7 @@ public struct AuditLog {
         var previous = AuditLog.genesis
         var headSeq: Int64 = 0
         func result(_ problem: AuditVerification.Problem?, _ seq: Int64?, _ detail: String?, checked: Int) -> AuditVerification {
-            AuditVerification(entriesChecked: checked, problem: problem, firstBadSeq: seq, detail: detail,
+            AuditVerification(ok: problem == nil, entriesChecked: checked, problem: problem, firstBadSeq: seq, detail: detail,
                               headSeq: headSeq, headHash: hex(previous))
         }
         for (i, row) in rows.enumerated() {

@@ -6,7 +6,7 @@ struct Tanba: ParsableCommand {
         commandName: "tanba",
         abstract: "Tanba fingerprint identification: extraction, matching, evaluation and benchmarks.",
         subcommands: [ExtractCommand.self, MatchCommand.self, EvalCommand.self, BenchCommand.self,
-                      SynthCommand.self, DemoCommand.self])
+                      SynthCommand.self, DemoCommand.self, StoreCommand.self, AuditCommand.self])
 }
 
 Tanba.main()
