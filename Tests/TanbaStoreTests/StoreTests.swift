@@ -136,8 +136,8 @@ import TanbaCore
         #expect(throws: KeyError.self) { _ = try MasterKey.parse("k1:" + Data([1, 2, 3]).base64EncodedString()) }
         let dir = TempDir()
         let path = dir.path("loose.key")
-        FileManager.default.createFile(atPath: path, contents: Data(MasterKey.generate(id: "k1").exported.utf8),
-                                       attributes: [.posixPermissions: 0o644])
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(MasterKey.generate(id: "k1").exported.utf8),
+                                       attributes: [.posixPermissions: 0o644]))
         let error = #expect(throws: KeyError.self) { _ = try MasterKey.load(file: path, environment: [:]) }
         #expect(error == .insecureFile(path: path, mode: "644"))
     }
@@ -259,7 +259,7 @@ import TanbaCore
 
     @Test func backupOfACorruptFileIsRefused() throws {
         let dir = TempDir()
-        FileManager.default.createFile(atPath: dir.path("junk.db"), contents: Data(repeating: 0x41, count: 8192))
+        #expect(FileManager.default.createFile(atPath: dir.path("junk.db"), contents: Data(repeating: 0x41, count: 8192)))
         #expect(throws: BackupError.self) { try Database.restore(from: dir.path("junk.db"), to: dir.path("x.db")) }
         #expect(throws: BackupError.self) { try Database.restore(from: dir.path("none.db"), to: dir.path("x.db")) }
         #expect(!FileManager.default.fileExists(atPath: dir.path("x.db")))
