@@ -107,6 +107,15 @@ public struct ReplicationLog {
         return (row[0].int64!, row[1].bytes ?? [])
     }
 
+    /// Removes entries up to `seq`. Call it only with the position every standby has
+    /// acknowledged: a pruned entry cannot be sent again.
+    @discardableResult
+    public func prune(through seq: Int64) throws -> Int {
+        // The head stays, so the next entry still chains from its hash.
+        let head = try self.head().seq
+        return try db.run("DELETE FROM replication_log WHERE seq <= ? AND seq < ?", [.integer(seq), .integer(head)])
+    }
+
     /// Entries after `seq`, in order, at most `limit`.
     public func entries(after seq: Int64, limit: Int = 1000) throws -> [ChangesetEntry] {
         try db.query("SELECT seq, hash, changeset FROM replication_log WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -266,5 +275,29 @@ public enum Replicator {
                 position = ack.seq
             }
         }
+    }
+}
+
+/// Synchronous replication for one standby: `flush()` returns once the standby holds every
+/// committed change, so a caller that acknowledges an enrollment or deletion only after
+/// `flush()` never acknowledges something the standby could lose.
+public actor SynchronousReplica {
+    private let store: Store
+    private let link: any ReplicationLink
+    public private(set) var acknowledged: Int64
+
+    public init(store: Store, link: any ReplicationLink, standbyPosition: Int64) {
+        self.store = store
+        self.link = link
+        self.acknowledged = standbyPosition
+    }
+
+    /// Ships everything not yet acknowledged; returns the standby's position. After a
+    /// failure the next flush starts again from the last full flush: the standby
+    /// acknowledges entries it already holds without applying them twice.
+    @discardableResult
+    public func flush() async throws -> Int64 {
+        acknowledged = try await Replicator.ship(from: store.replicationLog, after: acknowledged, over: link)
+        return acknowledged
     }
 }

@@ -73,6 +73,7 @@ public final class Store: @unchecked Sendable {
     }
 
     /// A write transaction whose changes are also captured as one changeset.
+    @discardableResult
     private func write<T>(_ body: () throws -> T) throws -> T {
         try db.transaction {
             let capture = capturesChanges ? try ChangeCapture(db: db, tables: StoreSchema.replicatedTables) : nil

@@ -159,4 +159,57 @@ import TanbaCore
         try primary.db.run("INSERT INTO probe (v) VALUES (?)", [.text(Fixtures.iin(0).digits)])
         #expect(Fixtures.contains(Fixtures.fileBytes(walPath), Array(Fixtures.iin(0).digits.utf8)))
     }
+
+    /// A link that fails while `down` is set, as a partitioned network would.
+    final class FlakyLink: ReplicationLink, @unchecked Sendable {
+        let inner: InMemoryReplicationLink
+        var down = false
+        init(_ inner: InMemoryReplicationLink) { self.inner = inner }
+        func send(_ entry: ChangesetEntry) async throws -> ReplicationAck {
+            if down { throw ReplicationError.link("partitioned") }
+            return try await inner.send(entry)
+        }
+    }
+
+    @Test func synchronousReplicaFlushesEveryCommitAndCatchesUp() async throws {
+        let dir = TempDir()
+        let primary = try Fixtures.store(in: dir)
+        let standby = try StandbyApplier(path: dir.path("standby.db"))
+        let link = FlakyLink(InMemoryReplicationLink(standby: standby))
+        let replica = SynchronousReplica(store: primary, link: link, standbyPosition: 0)
+        for s in 0..<3 {
+            let iin = Fixtures.iin(s)
+            try primary.enroll(PersonIdentity(fullName: Fixtures.name(s), iin: iin), iin: iin,
+                               enrollment: Fixtures.enrollment(seed: UInt64(s)), consent: Fixtures.consent(), by: Fixtures.operatorActor)
+            let position = try await replica.flush()   // only now would the client get its acknowledgement
+            #expect(try standby.position.seq == position)
+            #expect(try standby.db.query("SELECT COUNT(*) FROM persons")[0][0].int == s + 1)
+        }
+        // Partition: the commit happens on the primary but cannot be acknowledged.
+        link.down = true
+        try primary.delete(iin: Fixtures.iin(0), request: DeletionRequest(requestedBy: "subject", branch: "b", basis: "BIO 11"),
+                           by: Fixtures.operatorActor)
+        await #expect(throws: ReplicationError.link("partitioned")) { try await replica.flush() }
+        #expect(try standby.db.query("SELECT COUNT(*) FROM persons")[0][0].int == 3)
+        // Healed: the standby catches up, and the deletion reaches it.
+        link.down = false
+        #expect(try await replica.flush() == primary.replicationLog.head().seq)
+        #expect(try standby.db.query("SELECT COUNT(*) FROM persons")[0][0].int == 2)
+        #expect(try standby.db.query("SELECT COUNT(*) FROM deletion_records")[0][0].int == 1)
+    }
+
+    @Test func pruningKeepsTheChainGoing() async throws {
+        let dir = TempDir()
+        let primary = try Fixtures.store(in: dir, serials: 0..<3)
+        let standby = try StandbyApplier(path: dir.path("standby.db"))
+        let link = InMemoryReplicationLink(standby: standby)
+        let acked = try await primary.replicate(over: link, standbyPosition: 0)
+        #expect(try primary.replicationLog.prune(through: acked) == 2)   // the head stays
+        let iin = Fixtures.iin(3)
+        try primary.enroll(PersonIdentity(fullName: Fixtures.name(3), iin: iin), iin: iin, enrollment: Fixtures.enrollment(seed: 3),
+                           consent: Fixtures.consent(), by: Fixtures.operatorActor)
+        #expect(try await primary.replicate(over: link, standbyPosition: acked) == 4)
+        #expect(try standby.divergedReason == nil)
+        #expect(try standby.db.query("SELECT COUNT(*) FROM persons")[0][0].int == 4)
+    }
 }

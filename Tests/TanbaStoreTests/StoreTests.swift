@@ -101,6 +101,33 @@ import TanbaCore
         #expect(failures == 1)
     }
 
+    @Test func fullDiskFailsTheEnrollmentCleanly() throws {
+        let dir = TempDir()
+        let store = try Fixtures.store(in: dir, serials: 0..<1)
+        let pages = try store.db.query("PRAGMA page_count")[0][0].int ?? 1
+        _ = try store.db.query("PRAGMA max_page_count = \(pages)")
+        let audit = try store.audit.entries().count
+        let head = try store.replicationLog.head().seq
+        var failed = 0
+        for s in 1..<20 {   // fills whatever free pages there are, then fails
+            let iin = Fixtures.iin(s)
+            do {
+                try store.enroll(PersonIdentity(fullName: Fixtures.name(s), iin: iin), iin: iin,
+                                 enrollment: Fixtures.enrollment(seed: UInt64(s)), consent: Fixtures.consent(), by: Fixtures.operatorActor)
+            } catch let error as SQLiteError {
+                guard case .diskFull = error else { throw error }
+                #expect(try store.person(iin: iin) == nil)
+                failed += 1
+            }
+        }
+        #expect(failed > 0)
+        // Every enrollment that was not refused has exactly one audit entry and one changeset.
+        let persons = try store.personCount
+        #expect(try store.audit.entries().count == audit + persons - 1)
+        #expect(try store.replicationLog.head().seq == head + Int64(persons - 1))
+        #expect(try store.audit.verify().ok)
+    }
+
     @Test func accountsKeepTheirProfileSealed() throws {
         let dir = TempDir()
         let store = try Fixtures.store(in: dir)
