@@ -98,10 +98,9 @@ public struct AuditLog {
     public func append(_ entry: AuditEntry) throws -> Int64 {
         var e = entry
         if e.at.isEmpty { e.at = AstanaTime.now() }
-        let last = try db.query("""
-            SELECT seq, hash FROM (SELECT seq, hash FROM audit_log UNION ALL SELECT seq, hash FROM audit_archive)
-            ORDER BY seq DESC LIMIT 1
-            """).first
+        // The live table holds the newest entries; it is empty only right after a rotation.
+        let last = try db.query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").first
+            ?? db.query("SELECT seq, hash FROM audit_archive ORDER BY seq DESC LIMIT 1").first
         let seq = (last?[0].int64 ?? 0) + 1
         let previous = last?[1].bytes ?? AuditLog.genesis
         try db.run("""

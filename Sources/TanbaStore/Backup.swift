@@ -24,6 +24,9 @@ extension Database {
         options.walMode = false
         let target = try Database(path: destination, options: options)
         try Database.copy(from: self, to: target, pagesPerStep: pagesPerStep)
+        // The copied header says WAL like the source; switch the copy back so it stays
+        // one self-contained file.
+        _ = try target.query("PRAGMA journal_mode = DELETE")
     }
 
     static func copy(from source: Database, to target: Database, pagesPerStep: Int32) throws {

@@ -12,13 +12,7 @@ public enum SQLValue: Sendable, Hashable {
     public var int64: Int64? { if case .integer(let v) = self { v } else { nil } }
     public var int: Int? { int64.map { Int($0) } }
     public var string: String? { if case .text(let v) = self { v } else { nil } }
-    public var bytes: [UInt8]? {
-        switch self {
-        case .blob(let v): v
-        // SQLite returns an empty BLOB as NULL when it was bound as zero bytes.
-        default: nil
-        }
-    }
+    public var bytes: [UInt8]? { if case .blob(let v) = self { v } else { nil } }
 }
 
 /// Errors of the SQLite layer, with SQLite's own message so an operator can act on them.
@@ -170,10 +164,11 @@ public final class Database {
     }
 }
 
-/// A prepared statement; finalised when released.
+/// A prepared statement; finalised when released. It keeps its connection alive, so a
+/// statement can never outlive the handle it was prepared on.
 public final class Statement {
     let stmt: OpaquePointer
-    unowned let database: Database
+    let database: Database
 
     init(_ stmt: OpaquePointer, database: Database) {
         self.stmt = stmt

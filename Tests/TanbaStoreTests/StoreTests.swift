@@ -284,6 +284,17 @@ import TanbaCore
         #expect(try restored.person(iin: Fixtures.iin(1))?.fullName == Fixtures.name(1))
     }
 
+    @Test func backupIsOneSelfContainedFile() throws {
+        let dir = TempDir()
+        let store = try Fixtures.store(in: dir, serials: 0..<2)
+        try store.backup(to: dir.path("b.db"))
+        #expect(!FileManager.default.fileExists(atPath: dir.path("b.db-wal")))
+        let copy = try Database(path: dir.path("b.db"), options: { var o = Database.Options(); o.readOnly = true; return o }())
+        #expect(try copy.query("PRAGMA journal_mode")[0][0].string == "delete")
+        #expect(try copy.query("SELECT COUNT(*) FROM persons")[0][0].int == 2)
+        #expect(throws: BackupError.destinationExists(dir.path("b.db"))) { try store.backup(to: dir.path("b.db")) }
+    }
+
     @Test func backupOfACorruptFileIsRefused() throws {
         let dir = TempDir()
         #expect(FileManager.default.createFile(atPath: dir.path("junk.db"), contents: Data(repeating: 0x41, count: 8192)))
