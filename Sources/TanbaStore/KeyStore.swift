@@ -39,6 +39,20 @@ public final class KeyStore: @unchecked Sendable {
                 shredded_at TEXT NOT NULL
             ) WITHOUT ROWID;
             """),
+        Migration(version: 2, name: "key replication", sql: """
+            -- Every key written and every tombstone gets the next value of a counter, so a
+            -- standby can ask for "everything after version v" (KeyStore.delta). State, not
+            -- a log: a shredded key leaves no copy of itself in any replication backlog.
+            ALTER TABLE data_keys ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE shredded ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX data_keys_by_version ON data_keys(version);
+            CREATE INDEX shredded_by_version ON shredded(version);
+            CREATE TABLE key_clock (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+            INSERT INTO key_clock VALUES (1, 0);
+            -- On a standby: the primary's version applied so far (-1: nothing yet).
+            CREATE TABLE replica_position (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+            INSERT INTO replica_position VALUES (1, -1);
+            """),
     ]
 
     let db: Database
@@ -108,8 +122,10 @@ public final class KeyStore: @unchecked Sendable {
         try locked {
             let key = SymmetricKey(size: .bits256)
             let wrapped = Array(try AES.KeyWrap.wrap(key, using: loaded[currentKeyID]!.key))
-            try db.run("INSERT INTO data_keys VALUES (?, ?, ?, ?)",
-                       [.blob(owner), .text(currentKeyID), .blob(wrapped), .text(AstanaTime.now())])
+            try db.transaction {
+                try db.run("INSERT INTO data_keys (owner_id, key_id, wrapped, created_at, version) VALUES (?, ?, ?, ?, ?)",
+                           [.blob(owner), .text(currentKeyID), .blob(wrapped), .text(AstanaTime.now()), .integer(try nextVersion())])
+            }
             return key
         }
     }
@@ -142,9 +158,46 @@ public final class KeyStore: @unchecked Sendable {
             try db.transaction {
                 try db.run("UPDATE data_keys SET wrapped = zeroblob(length(wrapped)) WHERE owner_id = ?", [.blob(owner)])
                 try db.run("DELETE FROM data_keys WHERE owner_id = ?", [.blob(owner)])
-                try db.run("INSERT OR IGNORE INTO shredded VALUES (?, ?)", [.blob(owner), .text(AstanaTime.now())])
+                try db.run("INSERT OR IGNORE INTO shredded (owner_id, shredded_at, version) VALUES (?, ?, ?)",
+                           [.blob(owner), .text(AstanaTime.now()), .integer(try nextVersion())])
             }
             try db.checkpointTruncate()
+        }
+    }
+
+    /// The next value of the replication counter (inside the caller's transaction).
+    private func nextVersion() throws -> Int64 {
+        try db.run("UPDATE key_clock SET version = version + 1 WHERE id = 1")
+        return try db.query("SELECT version FROM key_clock WHERE id = 1")[0][0].int64!
+    }
+
+    // MARK: Replication
+
+    /// Everything a standby at `version` lacks: master-key records and wrapped secrets
+    /// (few, always sent whole), then wrapped data keys and tombstones with a version
+    /// above `version`, about `limit` at a time. Only wrapped keys travel.
+    public func delta(after version: Int64, limit: Int = 10_000) throws -> KeyStoreDelta {
+        try locked {
+            let versions = try db.query("""
+                SELECT version FROM (SELECT version FROM data_keys WHERE version > ?1
+                                     UNION ALL SELECT version FROM shredded WHERE version > ?1)
+                ORDER BY version LIMIT ?2
+                """, [.integer(version), .integer(Int64(limit))])
+            let to = versions.last?[0].int64 ?? version
+            return KeyStoreDelta(
+                from: version, to: to,
+                masterKeys: try db.query("SELECT key_id, check_value, state, added_at FROM master_keys").map {
+                    .init(id: $0[0].string!, checkValue: $0[1].bytes ?? [], state: $0[2].string!, addedAt: $0[3].string!)
+                },
+                secrets: try db.query("SELECT name, key_id, wrapped FROM store_secrets").map {
+                    .init(owner: Array($0[0].string!.utf8), keyID: $0[1].string!, wrapped: $0[2].bytes ?? [], version: 0)
+                },
+                keys: try db.query("SELECT owner_id, key_id, wrapped, version FROM data_keys WHERE version > ? AND version <= ?",
+                                   [.integer(version), .integer(to)]).map {
+                    .init(owner: $0[0].bytes ?? [], keyID: $0[1].string!, wrapped: $0[2].bytes ?? [], version: $0[3].int64!)
+                },
+                shredded: try db.query("SELECT owner_id FROM shredded WHERE version > ? AND version <= ?",
+                                       [.integer(version), .integer(to)]).compactMap { $0[0].bytes })
         }
     }
 
@@ -209,8 +262,9 @@ public final class KeyStore: @unchecked Sendable {
                                         [.text(current.id), .integer(Int64(limit))])
                 for row in rows {
                     let key = try KeyStore.unwrap(row[2].bytes ?? [], keyID: row[1].string!, loaded: loaded)
-                    try db.run("UPDATE data_keys SET key_id = ?, wrapped = ? WHERE owner_id = ?",
-                               [.text(current.id), .blob(Array(try AES.KeyWrap.wrap(key, using: current.key))), row[0]])
+                    try db.run("UPDATE data_keys SET key_id = ?, wrapped = ?, version = ? WHERE owner_id = ?",
+                               [.text(current.id), .blob(Array(try AES.KeyWrap.wrap(key, using: current.key))),
+                                .integer(try nextVersion()), row[0]])
                 }
             }
             let remaining = try remainingToRewrap()
@@ -225,6 +279,85 @@ public final class KeyStore: @unchecked Sendable {
     public func masterKeys() throws -> [(id: String, state: String)] {
         try locked {
             try db.query("SELECT key_id, state FROM master_keys ORDER BY added_at").map { ($0[0].string!, $0[1].string!) }
+        }
+    }
+}
+
+/// What a key-store standby needs to catch up (see `KeyStore.delta`).
+public struct KeyStoreDelta: Sendable, Equatable, Codable {
+    public struct MasterKeyRecord: Sendable, Equatable, Codable {
+        public let id: String
+        public let checkValue: [UInt8]
+        public let state: String
+        public let addedAt: String
+    }
+    public struct WrappedKey: Sendable, Equatable, Codable {
+        public let owner: [UInt8]
+        public let keyID: String
+        public let wrapped: [UInt8]
+        public let version: Int64
+    }
+    public let from: Int64
+    public let to: Int64
+    public let masterKeys: [MasterKeyRecord]
+    /// Store secrets by name (UTF-8 in `owner`).
+    public let secrets: [WrappedKey]
+    public let keys: [WrappedKey]
+    public let shredded: [[UInt8]]
+}
+
+/// The standby's copy of the key store. It applies deltas without ever unwrapping a key
+/// (it needs no master key until it is promoted and opened as a `KeyStore`), and it
+/// shreds exactly as the primary does: overwrite, delete, tombstone, truncate the WAL.
+public final class KeyStoreReplica: @unchecked Sendable {
+    let db: Database
+    private let lock = NSLock()
+
+    public init(path: String) throws {
+        db = try Database(path: path)
+        try Migrator.migrate(db, KeyStore.migrations)
+    }
+
+    /// The primary's key version applied so far (-1 before the first delta).
+    public var version: Int64 {
+        get throws { try lock.withLock { try db.query("SELECT version FROM replica_position WHERE id = 1")[0][0].int64! } }
+    }
+
+    /// Applies `delta`; returns the new version. A delta that starts after the replica's
+    /// version would skip changes and is refused with `gap`.
+    @discardableResult
+    public func apply(_ delta: KeyStoreDelta) throws -> Int64 {
+        try lock.withLock {
+            let current = try db.query("SELECT version FROM replica_position WHERE id = 1")[0][0].int64!
+            guard delta.from <= current else { throw ReplicationError.gap(expected: current, received: delta.from) }
+            try db.transaction {
+                for m in delta.masterKeys {
+                    try db.run("""
+                        INSERT INTO master_keys VALUES (?, ?, ?, ?)
+                        ON CONFLICT(key_id) DO UPDATE SET state = excluded.state
+                        """, [.text(m.id), .blob(m.checkValue), .text(m.state), .text(m.addedAt)])
+                }
+                for s in delta.secrets {
+                    try db.run("INSERT OR REPLACE INTO store_secrets VALUES (?, ?, ?)",
+                               [.text(String(decoding: s.owner, as: UTF8.self)), .text(s.keyID), .blob(s.wrapped)])
+                }
+                for k in delta.keys {
+                    try db.run("""
+                        INSERT INTO data_keys (owner_id, key_id, wrapped, created_at, version) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT(owner_id) DO UPDATE SET key_id = excluded.key_id, wrapped = excluded.wrapped,
+                                                            version = excluded.version
+                        """, [.blob(k.owner), .text(k.keyID), .blob(k.wrapped), .text(AstanaTime.now()), .integer(k.version)])
+                }
+                for owner in delta.shredded {
+                    try db.run("UPDATE data_keys SET wrapped = zeroblob(length(wrapped)) WHERE owner_id = ?", [.blob(owner)])
+                    try db.run("DELETE FROM data_keys WHERE owner_id = ?", [.blob(owner)])
+                    try db.run("INSERT OR IGNORE INTO shredded (owner_id, shredded_at, version) VALUES (?, ?, ?)",
+                               [.blob(owner), .text(AstanaTime.now()), .integer(delta.to)])
+                }
+                try db.run("UPDATE replica_position SET version = ? WHERE id = 1", [.integer(max(current, delta.to))])
+            }
+            if !delta.shredded.isEmpty { try db.checkpointTruncate() }
+            return max(current, delta.to)
         }
     }
 }

@@ -130,6 +130,9 @@ public struct ReplicationLog {
 /// mutual-TLS transport implements this; `InMemoryReplicationLink` serves tests.
 public protocol ReplicationLink: Sendable {
     func send(_ entry: ChangesetEntry) async throws -> ReplicationAck
+    /// Sends key-store changes; returns the standby key store's version once it has
+    /// them durably. Key deltas go before the data changesets that need them.
+    func sendKeys(_ delta: KeyStoreDelta) async throws -> Int64
 }
 
 /// The standby's durable position after applying an entry.
@@ -250,10 +253,19 @@ private func recordConflict(_ context: UnsafeMutableRawPointer?, _ kind: Int32, 
 /// single-host development setup.
 public final class InMemoryReplicationLink: ReplicationLink, @unchecked Sendable {
     public let standby: StandbyApplier
-    public init(standby: StandbyApplier) { self.standby = standby }
+    public let standbyKeys: KeyStoreReplica?
+    public init(standby: StandbyApplier, keys: KeyStoreReplica? = nil) {
+        self.standby = standby
+        self.standbyKeys = keys
+    }
 
     public func send(_ entry: ChangesetEntry) async throws -> ReplicationAck {
         try standby.apply(entry)
+    }
+
+    public func sendKeys(_ delta: KeyStoreDelta) async throws -> Int64 {
+        guard let standbyKeys else { throw ReplicationError.link("this standby has no key store") }
+        return try standbyKeys.apply(delta)
     }
 }
 
@@ -284,19 +296,34 @@ public enum Replicator {
 public actor SynchronousReplica {
     private let store: Store
     private let link: any ReplicationLink
+    private let withKeys: Bool
     public private(set) var acknowledged: Int64
+    public private(set) var keysAcknowledged: Int64
 
-    public init(store: Store, link: any ReplicationLink, standbyPosition: Int64) {
+    /// `keyVersion` is the standby key store's version (`KeyStoreReplica.version`), or
+    /// nil to replicate data only.
+    public init(store: Store, link: any ReplicationLink, standbyPosition: Int64, keyVersion: Int64? = nil) {
         self.store = store
         self.link = link
         self.acknowledged = standbyPosition
+        self.withKeys = keyVersion != nil
+        self.keysAcknowledged = keyVersion ?? -1
     }
 
-    /// Ships everything not yet acknowledged; returns the standby's position. After a
-    /// failure the next flush starts again from the last full flush: the standby
-    /// acknowledges entries it already holds without applying them twice.
+    /// Ships everything not yet acknowledged — keys first, so that no data reaches the
+    /// standby before the key that opens it, and a shredding reaches it before the
+    /// deletion of the rows. Returns the standby's data position. After a failure the
+    /// next flush starts again from the last acknowledged positions: the standby
+    /// acknowledges what it already holds without applying it twice.
     @discardableResult
     public func flush() async throws -> Int64 {
+        if withKeys {
+            while true {
+                let delta = try store.keys.delta(after: keysAcknowledged)
+                keysAcknowledged = try await link.sendKeys(delta)
+                if delta.to == delta.from { break }
+            }
+        }
         acknowledged = try await Replicator.ship(from: store.replicationLog, after: acknowledged, over: link)
         return acknowledged
     }

@@ -115,6 +115,7 @@ import TanbaCore
             func send(_ entry: ChangesetEntry) async throws -> ReplicationAck {
                 ReplicationAck(seq: entry.seq, hash: [UInt8](repeating: 0, count: 32))
             }
+            func sendKeys(_ delta: KeyStoreDelta) async throws -> Int64 { delta.to }
         }
         let dir = TempDir()
         let primary = try Fixtures.store(in: dir, serials: 0..<1)
@@ -169,6 +170,10 @@ import TanbaCore
             if down { throw ReplicationError.link("partitioned") }
             return try await inner.send(entry)
         }
+        func sendKeys(_ delta: KeyStoreDelta) async throws -> Int64 {
+            if down { throw ReplicationError.link("partitioned") }
+            return try await inner.sendKeys(delta)
+        }
     }
 
     @Test func synchronousReplicaFlushesEveryCommitAndCatchesUp() async throws {
@@ -211,5 +216,44 @@ import TanbaCore
         #expect(try await primary.replicate(over: link, standbyPosition: acked) == 4)
         #expect(try standby.divergedReason == nil)
         #expect(try standby.db.query("SELECT COUNT(*) FROM persons")[0][0].int == 4)
+    }
+
+    @Test func standbyKeyStoreFollowsEnrollmentDeletionAndRotation() async throws {
+        let dir = TempDir()
+        let primary = try Fixtures.store(in: dir, serials: 0..<3)
+        let standby = try StandbyApplier(path: dir.path("standby.db"))
+        let standbyKeys = try KeyStoreReplica(path: dir.path("standby.db.keys"))
+        let replica = SynchronousReplica(store: primary, link: InMemoryReplicationLink(standby: standby, keys: standbyKeys),
+                                         standbyPosition: 0, keyVersion: try standbyKeys.version)
+        try await replica.flush()
+        func served(_ master: MasterKey, previous: [MasterKey] = []) throws -> Store {
+            try Store(path: dir.path("standby.db"), master: master, previous: previous, replication: false)
+        }
+        // The standby serves with its own key store: same look-up hashes, same data keys.
+        #expect(try served(Fixtures.master).person(iin: Fixtures.iin(2))?.fullName == Fixtures.name(2))
+
+        // Deletion: the standby's key is shredded too, and gone from its files.
+        let iin = Fixtures.iin(1)
+        let person = try #require(try primary.db.query("SELECT person_id FROM persons WHERE iin_hash = ?",
+                                                       [.blob(primary.iinHash(iin))]).first?[0].bytes)
+        let wrapped = try #require(try standbyKeys.db.query("SELECT wrapped FROM data_keys WHERE owner_id = ?", [.blob(person)]).first?[0].bytes)
+        try primary.delete(iin: iin, request: DeletionRequest(requestedBy: "subject", branch: "b", basis: "BIO 11"), by: Fixtures.operatorActor)
+        try await replica.flush()
+        #expect(try standbyKeys.db.query("SELECT COUNT(*) FROM data_keys WHERE owner_id = ?", [.blob(person)])[0][0].int == 0)
+        let files = Fixtures.fileBytes(dir.path("standby.db.keys")) + Fixtures.fileBytes(dir.path("standby.db.keys-wal"))
+        #expect(!Fixtures.contains(files, wrapped))
+        #expect(try served(Fixtures.master).person(iin: iin) == nil)
+
+        // Rotation on the primary reaches the standby; afterwards only the new key opens it.
+        let next = MasterKey.generate(id: "k2027")
+        try primary.keys.beginRotation(to: next)
+        while try primary.keys.rotateBatch(limit: 1) > 0 {}
+        try await replica.flush()
+        #expect(try served(next).person(iin: Fixtures.iin(0))?.fullName == Fixtures.name(0))
+        #expect(throws: KeyError.self) { _ = try served(Fixtures.master) }
+
+        // A delta that would skip changes is refused.
+        let late = try primary.keys.delta(after: try standbyKeys.version + 5)
+        #expect(throws: ReplicationError.self) { try standbyKeys.apply(late) }
     }
 }
