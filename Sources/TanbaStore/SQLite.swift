@@ -132,7 +132,7 @@ public final class Database {
         return rows
     }
 
-    public func prepare(_ sql: String) throws(SQLiteError) -> Statement {
+    func prepare(_ sql: String) throws(SQLiteError) -> Statement {
         var stmt: OpaquePointer?
         try check(sqlite3_prepare_v2(handle, sql, -1, &stmt, nil))
         guard let stmt else { throw .failed(code: SQLITE_MISUSE, message: "empty statement: \(sql)") }
@@ -166,7 +166,7 @@ public final class Database {
 
 /// A prepared statement; finalised when released. It keeps its connection alive, so a
 /// statement can never outlive the handle it was prepared on.
-public final class Statement {
+final class Statement {
     let stmt: OpaquePointer
     let database: Database
 
@@ -177,7 +177,7 @@ public final class Statement {
 
     deinit { sqlite3_finalize(stmt) }
 
-    public func bind(_ values: [SQLValue]) throws(SQLiteError) {
+    func bind(_ values: [SQLValue]) throws(SQLiteError) {
         sqlite3_reset(stmt)
         sqlite3_clear_bindings(stmt)
         for (i, value) in values.enumerated() {
@@ -200,14 +200,14 @@ public final class Statement {
     }
 
     /// Advances; true while a row is available.
-    public func step() throws(SQLiteError) -> Bool {
+    func step() throws(SQLiteError) -> Bool {
         let rc = sqlite3_step(stmt)
         if rc == SQLITE_ROW { return true }
         if rc == SQLITE_DONE { return false }
         throw SQLiteError.from(code: sqlite3_extended_errcode(database.handle), message: database.errorMessage)
     }
 
-    public func row() -> [SQLValue] {
+    func row() -> [SQLValue] {
         (0..<sqlite3_column_count(stmt)).map { i in
             switch sqlite3_column_type(stmt, i) {
             case SQLITE_INTEGER: return .integer(sqlite3_column_int64(stmt, i))

@@ -29,7 +29,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
 /// replication is on, its changeset to the replication log. The class serialises its
 /// callers (one SQLite connection).
 public final class Store: @unchecked Sendable {
-    public let db: Database
+    /// Internal: raw access would bypass sealing and the audit log.
+    let db: Database
     public let keys: KeyStore
     public var audit: AuditLog { AuditLog(db: db) }
     public var replicationLog: ReplicationLog { ReplicationLog(db: db) }
