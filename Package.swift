@@ -8,6 +8,8 @@
 //   TanbaMatch       cylinder encoding, SIMD comparator, gallery shards and 1:N search
 //   TanbaSynth       synthetic fingerprint images and template-level galleries
 //   TanbaEvaluation  the FVC accuracy protocol and benchmarks
+//   TanbaWire        messaging: nng REQ/REP with mutual TLS, signed versioned envelopes
+//   TanbaStore       the coordinator's encrypted system of record (SQLite), audit log, replication log
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
 import PackageDescription
@@ -57,9 +59,13 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
+        // System of record: encrypted SQLite store, key file, audit log, replication log.
+        .target(name: "TanbaStore", dependencies: [
+            "TanbaCore", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
-            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire",
+            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -70,5 +76,6 @@ let package = Package(
         .testTarget(name: "TanbaSynthTests", dependencies: ["TanbaTestSupport", "TanbaSynth"]),
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
         .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
+        .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore"]),
     ]
 )

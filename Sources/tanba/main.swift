@@ -6,7 +6,8 @@ struct Tanba: ParsableCommand {
         commandName: "tanba",
         abstract: "Tanba fingerprint identification: extraction, matching, evaluation and benchmarks.",
         subcommands: [ExtractCommand.self, MatchCommand.self, EvalCommand.self, BenchCommand.self,
-                      SynthCommand.self, DemoCommand.self, PKICommand.self])
+                      SynthCommand.self, DemoCommand.self, PKICommand.self,
+                      StoreCommand.self, AuditCommand.self])
 }
 
 Tanba.main()

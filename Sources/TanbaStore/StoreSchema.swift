@@ -1,0 +1,160 @@
+/// The data store's schema, as migrations. docs/store.md explains each table.
+///
+/// Rules every table follows:
+/// - no plaintext personal or biometric data: such columns are `sealed_*` (AES-256-GCM
+///   under the owner's data key, see `Sealer`); look-ups go through keyed hashes;
+/// - an explicit PRIMARY KEY, because the session extension (replication) ignores
+///   tables without one;
+/// - times are Astana-time ISO 8601 text (`AstanaTime`).
+public enum StoreSchema {
+    /// Tables whose changes are replicated to the standby (everything except the
+    /// replication machinery itself and schema bookkeeping). The order is the order of
+    /// changes in a changeset: the audit archive comes before the live log, so a standby
+    /// replaying a rotation inserts the archived copies before the trigger-guarded
+    /// deletions from the live log.
+    public static let replicatedTables = [
+        "persons", "enrollments", "enrollment_templates", "consents", "archive",
+        "deletion_records", "accounts", "audit_archive", "audit_segments", "audit_log",
+    ]
+
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "records, accounts, audit log", sql: """
+            CREATE TABLE persons (
+                person_id       BLOB PRIMARY KEY,      -- 16 random bytes, no meaning
+                iin_hash        BLOB NOT NULL UNIQUE,  -- HMAC-SHA256(lookup key, IIN)
+                subject_ref     TEXT NOT NULL,         -- keyed hash used in audit/deletion records
+                sealed_identity BLOB NOT NULL,         -- name, IIN, birth date, guardian
+                created_at      TEXT NOT NULL,
+                updated_at      TEXT NOT NULL
+            ) WITHOUT ROWID;
+
+            -- The current enrollment of a person (at most one); previous ones are in `archive`.
+            CREATE TABLE enrollments (
+                enrollment_id     BLOB PRIMARY KEY,
+                person_id         BLOB NOT NULL UNIQUE REFERENCES persons(person_id) ON DELETE CASCADE,
+                sealed_capture    BLOB NOT NULL,       -- station, operator, device, time
+                sealed_exceptions BLOB NOT NULL,       -- missing fingers and why [BIO 7]
+                enrolled_at       TEXT NOT NULL
+            ) WITHOUT ROWID;
+
+            CREATE TABLE enrollment_templates (
+                enrollment_id   BLOB NOT NULL REFERENCES enrollments(enrollment_id) ON DELETE CASCADE,
+                position        INTEGER NOT NULL,      -- ISO finger position; says nothing on its own
+                sealed_template BLOB NOT NULL,         -- native template record of one finger
+                PRIMARY KEY (enrollment_id, position)
+            ) WITHOUT ROWID;
+
+            CREATE TABLE consents (
+                consent_id     BLOB PRIMARY KEY,
+                person_id      BLOB NOT NULL REFERENCES persons(person_id) ON DELETE CASCADE,
+                sealed_consent BLOB NOT NULL,          -- the consent form [BIO appendix], [PD 8.4]
+                given_at       TEXT NOT NULL,
+                revoked_at     TEXT
+            ) WITHOUT ROWID;
+            CREATE INDEX consents_by_person ON consents(person_id);
+
+            -- Previous enrollments after re-enrollment [BIO 8, 9]: never loaded for matching.
+            CREATE TABLE archive (
+                enrollment_id     BLOB PRIMARY KEY,
+                person_id         BLOB NOT NULL REFERENCES persons(person_id) ON DELETE CASCADE,
+                sealed_enrollment BLOB NOT NULL,       -- capture, exceptions and templates
+                enrolled_at       TEXT NOT NULL,
+                archived_at       TEXT NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX archive_by_person ON archive(person_id);
+
+            -- What remains after a deletion [BIO 11]: who, where, when, basis. No biometric
+            -- data and no plaintext identity.
+            CREATE TABLE deletion_records (
+                deletion_id  BLOB PRIMARY KEY,
+                subject_ref  TEXT NOT NULL,
+                owner_id     BLOB NOT NULL,            -- the random person_id whose key was shredded
+                requested_by TEXT NOT NULL,            -- subject, representative, guardian, court, ...
+                branch       TEXT NOT NULL,
+                basis        TEXT NOT NULL,
+                requested_at TEXT NOT NULL,
+                deleted_at   TEXT NOT NULL,
+                actor        TEXT NOT NULL
+            ) WITHOUT ROWID;
+
+            -- Users of the system [LEX 13-18]. The login is a pseudonymous handle; the
+            -- application data (name, IIN, organisation, contacts) is sealed.
+            CREATE TABLE accounts (
+                account_id          BLOB PRIMARY KEY,
+                login               TEXT NOT NULL UNIQUE,
+                role                TEXT NOT NULL,
+                status              TEXT NOT NULL CHECK (status IN ('active', 'blocked')),
+                sealed_profile      BLOB NOT NULL,
+                agreement_signed_at TEXT,
+                last_request_at     TEXT,
+                blocked_reason      TEXT,
+                created_at          TEXT NOT NULL
+            ) WITHOUT ROWID;
+
+            -- Hash-chained event log [LEX 37, 38, 50]; see AuditLog.
+            CREATE TABLE audit_log (
+                seq         INTEGER PRIMARY KEY,
+                at          TEXT NOT NULL,
+                actor       TEXT NOT NULL,
+                role        TEXT NOT NULL,
+                basis       TEXT NOT NULL,
+                case_number TEXT,
+                operation   TEXT NOT NULL,
+                subject_ref TEXT,
+                result      TEXT NOT NULL,
+                prev_hash   BLOB NOT NULL,
+                hash        BLOB NOT NULL
+            );
+            CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+            """),
+        Migration(version: 2, name: "audit segments", sql: """
+            -- Rotated audit entries: same rows, same chain, moved out of the hot table.
+            CREATE TABLE audit_archive (
+                seq         INTEGER PRIMARY KEY,
+                at          TEXT NOT NULL,
+                actor       TEXT NOT NULL,
+                role        TEXT NOT NULL,
+                basis       TEXT NOT NULL,
+                case_number TEXT,
+                operation   TEXT NOT NULL,
+                subject_ref TEXT,
+                result      TEXT NOT NULL,
+                prev_hash   BLOB NOT NULL,
+                hash        BLOB NOT NULL,
+                segment     INTEGER NOT NULL
+            );
+            CREATE TABLE audit_segments (
+                segment     INTEGER PRIMARY KEY,
+                first_seq   INTEGER NOT NULL,
+                last_seq    INTEGER NOT NULL,
+                last_hash   BLOB NOT NULL,
+                archived_at TEXT NOT NULL
+            );
+            -- A row may leave the live log only once an identical copy is in the archive.
+            CREATE TRIGGER audit_log_delete_only_archived BEFORE DELETE ON audit_log
+            WHEN NOT EXISTS (SELECT 1 FROM audit_archive a WHERE a.seq = OLD.seq AND a.hash = OLD.hash)
+            BEGIN SELECT RAISE(ABORT, 'audit entries are removed only after archiving'); END;
+            CREATE TRIGGER audit_archive_no_update BEFORE UPDATE ON audit_archive
+            BEGIN SELECT RAISE(ABORT, 'the audit archive is append-only'); END;
+            CREATE TRIGGER audit_archive_no_delete BEFORE DELETE ON audit_archive
+            BEGIN SELECT RAISE(ABORT, 'the audit archive is append-only'); END;
+            """),
+        Migration(version: 3, name: "replication", sql: """
+            -- Primary side: one row per committed write transaction.
+            CREATE TABLE replication_log (
+                seq        INTEGER PRIMARY KEY,
+                hash       BLOB NOT NULL,              -- SHA-256(previous hash || seq || changeset)
+                changeset  BLOB NOT NULL,
+                created_at TEXT NOT NULL
+            );
+            -- Standby side: where the applier stands, and why it stopped if it did.
+            CREATE TABLE replica_state (
+                id              INTEGER PRIMARY KEY CHECK (id = 1),
+                last_seq        INTEGER NOT NULL,
+                last_hash       BLOB NOT NULL,
+                diverged_reason TEXT
+            );
+            """),
+    ]
+}
