@@ -9,6 +9,7 @@
 //   TanbaSynth       synthetic fingerprint images and template-level galleries
 //   TanbaEvaluation  the FVC accuracy protocol and benchmarks
 //   TanbaWire        messaging: nng REQ/REP with mutual TLS, signed versioned envelopes
+//   TanbaSQLite      thin SQLite layer: connections, statements, versioned migrations
 //   TanbaStore       the coordinator's encrypted system of record (SQLite), audit log, replication log
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
@@ -59,13 +60,16 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
+        // A thin SQLite layer (connections, statements, migrations), shared by the store and
+        // the station's outbox.
+        .target(name: "TanbaSQLite", dependencies: ["TanbaCore", "CSQLite"]),
         // System of record: encrypted SQLite store, key file, audit log, replication log.
         .target(name: "TanbaStore", dependencies: [
-            "TanbaCore", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
+            "TanbaCore", "TanbaSQLite", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
-            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaStore",
+            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaSQLite", "TanbaStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -76,6 +80,6 @@ let package = Package(
         .testTarget(name: "TanbaSynthTests", dependencies: ["TanbaTestSupport", "TanbaSynth"]),
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
         .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
-        .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore"]),
+        .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore", "TanbaSQLite"]),
     ]
 )

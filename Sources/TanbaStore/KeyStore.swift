@@ -1,3 +1,5 @@
+import TanbaCore
+import TanbaSQLite
 import Crypto
 import Foundation
 

@@ -1,3 +1,4 @@
+import TanbaSQLite
 import TanbaCore
 
 /// The person's identity as written on the consent form [BIO appendix]. Stored sealed.

@@ -1,3 +1,4 @@
+import TanbaSQLite
 import Crypto
 import Foundation
 import TanbaCore

@@ -1,3 +1,5 @@
+import TanbaCore
+import TanbaSQLite
 /// The data store's schema, as migrations. docs/store.md explains each table.
 ///
 /// Rules every table follows:

@@ -1,3 +1,4 @@
+import TanbaSQLite
 import ArgumentParser
 import Foundation
 import TanbaStore

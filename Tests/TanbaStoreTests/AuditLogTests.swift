@@ -1,3 +1,5 @@
+import TanbaCore
+import TanbaSQLite
 import Foundation
 import Testing
 @testable import TanbaStore

@@ -1,3 +1,4 @@
+import TanbaSQLite
 import Foundation
 import TanbaCore
 import TanbaTestSupport

@@ -1,3 +1,4 @@
+import TanbaSQLite
 import Foundation
 import Testing
 @testable import TanbaStore

@@ -38,7 +38,7 @@ public enum SQLiteError: Error, Equatable, CustomStringConvertible, Sendable {
         }
     }
 
-    static func from(code: Int32, message: String) -> SQLiteError {
+    package static func from(code: Int32, message: String) -> SQLiteError {
         switch code & 0xFF {
         case SQLITE_FULL: .diskFull(message)
         case SQLITE_BUSY, SQLITE_LOCKED: .busy(message)
@@ -66,7 +66,7 @@ public final class Database {
         public init() {}
     }
 
-    let handle: OpaquePointer
+    package let handle: OpaquePointer
     public let path: String
 
     public init(path: String, options: Options = Options()) throws(SQLiteError) {
@@ -95,9 +95,9 @@ public final class Database {
 
     deinit { sqlite3_close_v2(handle) }
 
-    var errorMessage: String { String(cString: sqlite3_errmsg(handle)) }
+    package var errorMessage: String { String(cString: sqlite3_errmsg(handle)) }
 
-    func check(_ rc: Int32) throws(SQLiteError) {
+    package func check(_ rc: Int32) throws(SQLiteError) {
         guard rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW else {
             throw SQLiteError.from(code: sqlite3_extended_errcode(handle), message: errorMessage)
         }
@@ -132,7 +132,7 @@ public final class Database {
         return rows
     }
 
-    func prepare(_ sql: String) throws(SQLiteError) -> Statement {
+    package func prepare(_ sql: String) throws(SQLiteError) -> Statement {
         var stmt: OpaquePointer?
         try check(sqlite3_prepare_v2(handle, sql, -1, &stmt, nil))
         guard let stmt else { throw .failed(code: SQLITE_MISUSE, message: "empty statement: \(sql)") }
@@ -166,18 +166,18 @@ public final class Database {
 
 /// A prepared statement; finalised when released. It keeps its connection alive, so a
 /// statement can never outlive the handle it was prepared on.
-final class Statement {
+package final class Statement {
     let stmt: OpaquePointer
     let database: Database
 
-    init(_ stmt: OpaquePointer, database: Database) {
+    package init(_ stmt: OpaquePointer, database: Database) {
         self.stmt = stmt
         self.database = database
     }
 
     deinit { sqlite3_finalize(stmt) }
 
-    func bind(_ values: [SQLValue]) throws(SQLiteError) {
+    package func bind(_ values: [SQLValue]) throws(SQLiteError) {
         sqlite3_reset(stmt)
         sqlite3_clear_bindings(stmt)
         for (i, value) in values.enumerated() {
@@ -200,14 +200,14 @@ final class Statement {
     }
 
     /// Advances; true while a row is available.
-    func step() throws(SQLiteError) -> Bool {
+    package func step() throws(SQLiteError) -> Bool {
         let rc = sqlite3_step(stmt)
         if rc == SQLITE_ROW { return true }
         if rc == SQLITE_DONE { return false }
         throw SQLiteError.from(code: sqlite3_extended_errcode(database.handle), message: database.errorMessage)
     }
 
-    func row() -> [SQLValue] {
+    package func row() -> [SQLValue] {
         (0..<sqlite3_column_count(stmt)).map { i in
             switch sqlite3_column_type(stmt, i) {
             case SQLITE_INTEGER: return .integer(sqlite3_column_int64(stmt, i))

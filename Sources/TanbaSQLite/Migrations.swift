@@ -1,3 +1,4 @@
+import TanbaCore
 /// One schema step. Versions are 1, 2, 3… in list order; a migration is never edited
 /// once released — a change is a new migration — so every deployed store upgrades the
 /// same way.
