@@ -8,7 +8,7 @@ import TanbaMatch
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Speed benchmarks.",
-        subcommands: [ComparatorBench.self, SearchBench.self, CalibrateBench.self, SynthStatsBench.self])
+        subcommands: [ComparatorBench.self, SearchBench.self, CalibrateBench.self, SynthStatsBench.self, PrefilterStudyBench.self])
 }
 
 /// Where the real sets live unless told otherwise.
@@ -136,6 +136,23 @@ struct CalibrateBench: ParsableCommand {
     }
 }
 
+
+struct PrefilterStudyBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prefilter-study",
+        abstract: "Research bench: where candidate prefilter scores rank each probe's mate (slow; cylinders resident).",
+        discussion: "Same gallery and probes as `bench search`. See PrefilterStudy in Sources/TanbaEvaluation.")
+
+    @Option(help: "Gallery size (fingers).") var gallery: Int = 20_000
+    @Option(help: "Use every n-th probe.") var probeStride: Int = 4
+    @Option(help: "Folder holding the FVC sets.") var datasets: String = Datasets.defaultRoot
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let r = PrefilterStudy.run(gallerySize: gallery, realSets: try Datasets.fvc(root: datasets), probeStride: probeStride)
+        if json { print(try Output.json(r)) } else { print(r.summary) }
+    }
+}
 
 struct SearchBench: ParsableCommand {
     static let configuration = CommandConfiguration(
