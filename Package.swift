@@ -90,6 +90,9 @@ let package = Package(
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
         .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
         .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore", "TanbaSQLite"]),
-        .testTarget(name: "TanbaAccessTests", dependencies: ["TanbaTestSupport", "TanbaAccess", "TanbaSQLite", "TanbaWire"]),
+        .testTarget(name: "TanbaAccessTests", dependencies: [
+            "TanbaTestSupport", "TanbaAccess", "TanbaSQLite", "TanbaWire",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
+        ]),
     ]
 )

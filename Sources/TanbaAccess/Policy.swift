@@ -201,16 +201,16 @@ public enum Refusal: Sendable, Equatable, Codable, CustomStringConvertible {
         }
     }
 
-    /// The rule the refusal enforces.
+    /// The rule the refusal enforces (IDs of docs/compliance.md).
     public var rule: String {
         switch self {
         case .missingBasis, .missingCaseNumber, .malformedCaseNumber, .wrongBasisForAction: "LEX-1"
-        case .basisKindNotAllowed: "LEX-2"
-        case .actionNotAllowed: "ACC-ROLES"
-        case .caseNotInUserProceedings: "LEX-1"
-        case .accountNotActive: "LEX-4"
-        case .agreementNotSigned: "LEX-5"
-        case .notAuthenticated: "LEX-6"
+        case .caseNotInUserProceedings: "LEX-2"
+        case .basisKindNotAllowed: "LEX-3"
+        case .actionNotAllowed: "STO-4"
+        case .accountNotActive: "LEX-6"
+        case .agreementNotSigned: "LEX-9"
+        case .notAuthenticated: "LEX-10"
         }
     }
 
