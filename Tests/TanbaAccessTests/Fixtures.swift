@@ -27,7 +27,7 @@ final class TestClock: @unchecked Sendable {
 enum AccessFixtures {
     /// 2026-11-21 10:00 Astana.
     static let start = Date(timeIntervalSince1970: 1_795_237_200)
-    static var key: SymmetricKey { SymmetricKey(data: (0..<32).map { UInt8($0 &* 13 &+ 1) }) }
+    static var key: SymmetricKey { SymmetricKey(data: (0..<32).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }) }
 
     static func iin(_ serial: Int) -> IIN {
         var s = serial
