@@ -202,6 +202,16 @@ public final class Authenticator: @unchecked Sendable {
                                    [.text(attempt.login)])[0]
             if let until = parseAstana(row[3].string), until > t { throw LoginFailure.lockedOut }
             guard account.state == .active else { throw LoginFailure.blocked }
+            // The 60-day rule holds even if the daily sweep has not run yet [LEX 16].
+            if let since = parseAstana(account.lastRequestAt) ?? parseAstana(account.createdAt),
+               t.timeIntervalSince(since) >= AccountRegistry.inactivityLimit {
+                try db.transaction {
+                    try registry.setBlocked(account.login, kind: .inactivity,
+                                            reason: "no requests for 60 days (last: \(account.lastRequestAt ?? "none"))",
+                                            actor: "system", at: t)
+                }
+                throw LoginFailure.blocked
+            }
             // The challenge is used up whatever happens next.
             guard try db.run("""
                 UPDATE access_challenges SET used = 1 WHERE nonce = ? AND login = ? AND used = 0 AND expires_at > ?

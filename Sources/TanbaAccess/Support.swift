@@ -61,6 +61,15 @@ struct FieldSealer: @unchecked Sendable {
     }
 }
 
+public enum AccessKey {
+    /// The access layer's sealing key derived from 32 bytes of the store's key material
+    /// (the coordinator passes the master key): HKDF-SHA256, info `tanba/access/v1`, so it
+    /// is independent of every key the store derives itself.
+    public static func derive(from master: SymmetricKey) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: master, info: Data("tanba/access/v1".utf8), outputByteCount: 32)
+    }
+}
+
 extension Date {
     var astana: String { AstanaTime.format(self) }
 }

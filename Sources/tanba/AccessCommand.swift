@@ -13,14 +13,14 @@ struct AccessCommand: ParsableCommand {
         discussion: """
             Account data live in their own file (--db, default access.db), personal fields sealed with \
             AES-256-GCM under the access key: --key-file (base64 of 32 bytes, mode 0600) or \
-            \(AccessKey.environmentVariable). Times are Astana time (UTC+5).
+            \(AccessKeyFile.environmentVariable). Times are Astana time (UTC+5).
             """,
         subcommands: [AccessApply.self, AccessApprove.self, AccessRefuse.self, AccessPending.self, AccessBlock.self,
                       AccessBlockInactive.self, AccessTOTP.self, AccessRegisterCertificate.self, AccessSubjectReport.self, AccessSupervisorReport.self,
                       AccessRoles.self])
 }
 
-enum AccessKey {
+enum AccessKeyFile {
     static let environmentVariable = "TANBA_ACCESS_KEY"
 
     static func load(file: String?) throws -> SymmetricKey {
@@ -49,7 +49,7 @@ struct AccessOptions: ParsableArguments {
     @Option(help: "File holding the access key (base64 of 32 bytes, mode 0600).") var keyFile: String?
 
     func registry() throws -> AccountRegistry {
-        try AccountRegistry(path: db, key: AccessKey.load(file: keyFile))
+        try AccountRegistry(path: db, key: AccessKeyFile.load(file: keyFile))
     }
 }
 

@@ -184,6 +184,23 @@ struct LoginRig {
         #expect(try await rig.attempt(.totp("1"), login: "nobody").failure == .unknownAccount)
     }
 
+    @Test func accountIdleForSixtyDaysCannotLogInEvenBeforeTheDailySweep() async throws {
+        let rig = try LoginRig(userCertificateIssuedAt: AccessFixtures.start)
+        let totp = try rig.auth.enrollTOTP("inv-8", by: "sp-1")
+        rig.clock.advance(59 * 86400)
+        #expect(try await rig.attempt(.totp(totp.code(at: rig.clock.now))).session != nil)
+        rig.clock.advance(86400)
+        #expect(try await rig.attempt(.totp(totp.code(at: rig.clock.now))).failure == .blocked)
+        #expect(try rig.registry.account("inv-8")?.blockedKind == .inactivity)
+    }
+
+    @Test func derivedAccessKeyIsStableAndDistinct() {
+        let master = SymmetricKey(data: [UInt8](repeating: 9, count: 32))
+        let a = AccessKey.derive(from: master), b = AccessKey.derive(from: master)
+        #expect(a == b && a != master && a.bitCount == 256)
+        #expect(AccessKey.derive(from: SymmetricKey(data: [UInt8](repeating: 8, count: 32))) != a)
+    }
+
     @Test func challengeIsSingleUseAndExpires() async throws {
         let rig = try LoginRig()
         let totp = try rig.auth.enrollTOTP("inv-8", by: "sp-1")
