@@ -394,3 +394,38 @@ public final class AccessControl: Sendable {
                                           result: "refused: \(refusal.code): \(refusal.description)"))
     }
 }
+
+/// A value released only when the decision allows it; the decision is audited either way.
+public struct Gated<Value: Sendable>: Sendable {
+    public var decision: AccessDecision
+    public var value: Value?
+}
+
+extension AccessControl {
+    /// An account's history (applications, decisions, logins, blocks) — information about
+    /// a user, for the supervising prosecutor on a documented request only [LEX 44, 51, 52].
+    public func userActivity(token: String, of login: String, documentedRequest reference: String) throws -> Gated<[AccountEvent]> {
+        let decision = try authorize(token: token, action: .viewUserActivity, basis: .supervision(reference: reference),
+                                     subjectRef: "account:\(login)")
+        return Gated(decision: decision, value: decision.allowed ? try authenticator.registry.events(for: login) : nil)
+    }
+
+    /// The supervisor report over audit events the coordinator read from the store [LEX 9, 10].
+    public func supervisorReport(token: String, documentedRequest reference: String, events: [AuditEvent], from: Date, to: Date,
+                                 options: SupervisorReportOptions = SupervisorReportOptions()) throws -> Gated<SupervisorReport> {
+        let decision = try authorize(token: token, action: .supervisorReport, basis: .supervision(reference: reference))
+        guard decision.allowed else { return Gated(decision: decision, value: nil) }
+        return Gated(decision: decision, value: SupervisorReport.build(events: events, from: from, to: to, proceedings: policy.proceedings,
+                                                                       options: options, now: authenticator.registry.clock.now()))
+    }
+
+    /// The subject's report, asked for at a branch on the person's request [PD 8-1].
+    public func subjectReport(token: String, iin: IIN, subjectRef: String, request reference: String, events: [AuditEvent],
+                              consents: [ConsentHolder]) throws -> Gated<SubjectReport> {
+        let decision = try authorize(token: token, action: .subjectReport, basis: .subjectRequest(reference: reference),
+                                     subjectRef: subjectRef)
+        guard decision.allowed else { return Gated(decision: decision, value: nil) }
+        return Gated(decision: decision, value: SubjectTransparency.report(iin: iin, events: events, consents: consents,
+                                                                           now: authenticator.registry.clock.now()))
+    }
+}

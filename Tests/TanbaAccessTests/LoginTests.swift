@@ -256,3 +256,62 @@ struct LoginRig {
         #expect(ok.session?.secondFactor == "fingerprint")
     }
 }
+
+@Suite struct GatedReadTests {
+    /// A rig with a supervising prosecutor, a branch operator and an investigator, each logged
+    /// in with certificate + TOTP and with a signed agreement.
+    static func sessions() async throws -> (LoginRig, AccessControl, [String: String]) {
+        let rig = try LoginRig()
+        let ids = try [("sp-1", Role.supervisingProsecutor), ("op-7", .branchOperator)].enumerated().map { i, entry in
+            try rig.registry.submit(AccountApplication(login: entry.0, role: entry.1, action: .register,
+                                                       applicant: AccessFixtures.applicant(10 + i), reason: "r"))
+        }
+        for id in ids { try rig.registry.approve(id, by: "sp-0") }
+        var tokens: [String: String] = [:]
+        for login in ["inv-8", "sp-1", "op-7"] {
+            let pair = login == "inv-8" ? rig.user : try DevelopmentPKI.issue(name: login, ca: rig.ca, now: AccessFixtures.start)
+            if login != "inv-8" { try rig.auth.registerCertificate(login, pem: pair.certificatePEM, by: "sp-0") }
+            let signer = try P256.Signing.PrivateKey(pemRepresentation: pair.privateKeyPEM)
+            let totp = try rig.auth.enrollTOTP(login, by: "sp-0")
+            let c = try rig.auth.challenge(for: login)
+            let r = await rig.auth.login(LoginAttempt(login: login, nonce: c.nonce,
+                                                      signature: Array(try signer.signature(for: c.signedBytes).derRepresentation),
+                                                      secondFactor: .totp(totp.code(at: rig.clock.now))))
+            let session = try #require(r.session, "\(login): \(String(describing: r.failure))")
+            let text = "agreement"
+            try rig.auth.signAgreement(session: session.token, text: text,
+                                       signature: Array(try signer.signature(for: Authenticator.agreementBytes(text: text, login: login)).derRepresentation))
+            tokens[login] = session.token
+        }
+        return (rig, AccessControl(authenticator: rig.auth), tokens)
+    }
+
+    @Test func userActivityAndReportsOnlyForTheSupervisingProsecutor() async throws {
+        let (rig, control, tokens) = try await Self.sessions()
+        let events = [AuditEvent(at: "2026-11-02T10:00:00.000+05:00", actor: "inv-8", role: "investigator-police", basis: "criminal",
+                                 caseNumber: "261500031000117", operation: "identify", subjectRef: "r1", result: "allowed")]
+        let from = AccessFixtures.start - 30 * 86400, to = AccessFixtures.start
+        for login in ["inv-8", "op-7"] {
+            let activity = try control.userActivity(token: tokens[login]!, of: "inv-8", documentedRequest: "PG-2026/114")
+            #expect(activity.value == nil && activity.decision.refusal?.code == "action-not-allowed")
+            #expect(activity.decision.audit.result.hasPrefix("refused"))
+            #expect(try control.supervisorReport(token: tokens[login]!, documentedRequest: "PG-2026/114", events: events,
+                                                 from: from, to: to).value == nil)
+        }
+        let activity = try control.userActivity(token: tokens["sp-1"]!, of: "inv-8", documentedRequest: "PG-2026/114")
+        #expect(activity.decision.allowed && activity.decision.audit.caseNumber == "PG-2026/114")
+        #expect(activity.value?.contains { $0.kind == "login" } == true)
+        let report = try control.supervisorReport(token: tokens["sp-1"]!, documentedRequest: "PG-2026/114", events: events,
+                                                  from: from, to: to)
+        #expect(report.value?.totalRequests == 1)
+
+        // The subject report is a branch service on the person's request.
+        let iin = AccessFixtures.iin(3)
+        let subject = try control.subjectReport(token: tokens["op-7"]!, iin: iin, subjectRef: "r1", request: "req-55",
+                                                events: events, consents: [])
+        #expect(subject.decision.allowed && subject.value?.actions.isEmpty == true)  // the investigator's identify is hidden
+        #expect(try control.subjectReport(token: tokens["inv-8"]!, iin: iin, subjectRef: "r1", request: "req-55",
+                                          events: events, consents: []).value == nil)
+        _ = rig
+    }
+}
