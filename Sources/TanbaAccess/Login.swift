@@ -119,15 +119,21 @@ public final class Authenticator: @unchecked Sendable {
     public let registry: AccountRegistry
     public let trust: TrustedAuthorities
     public let fingerprints: (any FingerprintVerifier)?
-    public var sessionLifetime: TimeInterval = 30 * 60
-    public var challengeLifetime: TimeInterval = 120
-    public var maxFailures = 5
-    public var lockoutDuration: TimeInterval = 15 * 60
+    public let sessionLifetime: TimeInterval
+    public let challengeLifetime: TimeInterval
+    public let maxFailures: Int
+    public let lockoutDuration: TimeInterval
 
-    public init(registry: AccountRegistry, trust: TrustedAuthorities, fingerprints: (any FingerprintVerifier)? = nil) {
+    public init(registry: AccountRegistry, trust: TrustedAuthorities, fingerprints: (any FingerprintVerifier)? = nil,
+                sessionLifetime: TimeInterval = 30 * 60, challengeLifetime: TimeInterval = 120,
+                maxFailures: Int = 5, lockoutDuration: TimeInterval = 15 * 60) {
         self.registry = registry
         self.trust = trust
         self.fingerprints = fingerprints
+        self.sessionLifetime = sessionLifetime
+        self.challengeLifetime = challengeLifetime
+        self.maxFailures = maxFailures
+        self.lockoutDuration = lockoutDuration
     }
 
     var db: Database { registry.db }
@@ -160,8 +166,10 @@ public final class Authenticator: @unchecked Sendable {
     public func challenge(for login: String) throws -> LoginChallenge {
         let c = LoginChallenge(login: login, nonce: randomHex(32), expiresAt: now.addingTimeInterval(challengeLifetime))
         try registry.locked {
-            _ = try db.run("INSERT INTO access_challenges (nonce, login, expires_at) VALUES (?, ?, ?)",
-                           [.text(c.nonce), .text(login), .text(c.expiresAt.astana)])
+            // Expired challenges are of no use to anyone; keep the table small.
+            try db.run("DELETE FROM access_challenges WHERE expires_at < ?", [.text(now.astana)])
+            try db.run("INSERT INTO access_challenges (nonce, login, expires_at) VALUES (?, ?, ?)",
+                       [.text(c.nonce), .text(login), .text(c.expiresAt.astana)])
         }
         return c
     }
