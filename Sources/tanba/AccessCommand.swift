@@ -17,7 +17,7 @@ struct AccessCommand: ParsableCommand {
             """,
         subcommands: [AccessApply.self, AccessApprove.self, AccessRefuse.self, AccessPending.self, AccessBlock.self,
                       AccessBlockInactive.self, AccessTOTP.self, AccessRegisterCertificate.self, AccessSubjectReport.self, AccessSupervisorReport.self,
-                      AccessRoles.self])
+                      AccessRoles.self, AccessComplianceCommand.self])
 }
 
 enum AccessKeyFile {
@@ -302,5 +302,37 @@ struct AccessRoles: ParsableCommand {
             print(r.rawValue.padding(toLength: 36, withPad: " ", startingAt: 0)
                   + kinds.map { (RolesTable.allows(r, $0) ? "+" : ".").padding(toLength: 9, withPad: " ", startingAt: 0) }.joined())
         }
+    }
+}
+
+struct AccessComplianceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compliance",
+        abstract: "Run the access layer's rules of docs/compliance.md as scenarios (each with a negative twin).",
+        discussion: "Exit status 1 when a rule fails. `tanba compliance check` will add the store, cluster and station rules.")
+    @Flag(help: "Print JSON: {rules: [{id, title, status, evidence}], passed, failed}.") var json = false
+
+    /// The root command is synchronous; the scenarios are async (login may verify a
+    /// fingerprint through the cluster), so they run on a task this thread waits for.
+    final class Box: @unchecked Sendable { var report: ComplianceReport? }
+
+    func run() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-compliance-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let box = Box(), done = DispatchSemaphore(value: 0)
+        Task.detached {
+            box.report = await AccessCompliance.run(directory: dir)
+            done.signal()
+        }
+        done.wait()
+        guard let report = box.report else { throw CommandError("compliance scenarios did not run") }
+        if json {
+            print(try Output.json(report))
+        } else {
+            for r in report.rules { print("\(r.status == "pass" ? "pass" : "FAIL")  \(r.id.padding(toLength: 7, withPad: " ", startingAt: 0)) \(r.title)\n        \(r.evidence)") }
+            print("\(report.passed) passed, \(report.failed) failed")
+        }
+        if report.failed > 0 { throw ExitCode(1) }
     }
 }
