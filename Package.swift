@@ -11,6 +11,7 @@
 //   TanbaWire        messaging: nng REQ/REP with mutual TLS, signed versioned envelopes
 //   TanbaSQLite      thin SQLite layer: connections, statements, versioned migrations
 //   TanbaStore       the coordinator's encrypted system of record (SQLite), audit log, replication log
+//   TanbaAccess      lawful access: roles x basis policy, accounts, multi-factor login, reports
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
 import PackageDescription
@@ -67,9 +68,17 @@ let package = Package(
         .target(name: "TanbaStore", dependencies: [
             "TanbaCore", "TanbaSQLite", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Lawful access (issue 6): roles x basis policy, operator accounts, multi-factor login,
+        // subject transparency, supervisor reports, incident journal. Own SQLite file; no
+        // dependency on the store or the cluster (the coordinator calls it).
+        .target(name: "TanbaAccess", dependencies: [
+            "TanbaCore", "TanbaSQLite",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
-            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaSQLite", "TanbaStore",
+            "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaSQLite", "TanbaStore", "TanbaAccess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -81,5 +90,9 @@ let package = Package(
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
         .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
         .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore", "TanbaSQLite"]),
+        .testTarget(name: "TanbaAccessTests", dependencies: [
+            "TanbaTestSupport", "TanbaAccess", "TanbaSQLite", "TanbaWire",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
+        ]),
     ]
 )

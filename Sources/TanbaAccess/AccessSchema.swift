@@ -1,0 +1,102 @@
+import TanbaSQLite
+
+/// The access layer's own SQLite file (`access.db`), with its own `schema_version`.
+/// Every table is prefixed `access_` so the file could later be merged into the store
+/// without a name clash. Personal fields (●) are sealed with AES-256-GCM.
+///
+/// | table | holds |
+/// |---|---|
+/// | `access_applications` | applications [LEX appendix 5]: ● applicant, action, role, reason, deadline, decision |
+/// | `access_accounts` | login, role, status, ● profile, agreement, last request, block, credentials, lockout |
+/// | `access_account_events` | the history of every account (approval, position change, block, login failures) |
+/// | `access_notifications` | notices to the supervising prosecutor and the user's management [LEX 45] |
+/// | `access_sessions` | SHA-256 of session tokens, expiry |
+/// | `access_challenges` | login challenges (single use) |
+/// | `access_incidents`, `access_maintenance` | incident journal [LEX 39–42] |
+public enum AccessSchema {
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "accounts, applications, sessions, notifications, incidents", sql: """
+            CREATE TABLE access_applications (
+                application_id TEXT PRIMARY KEY,
+                login TEXT NOT NULL,
+                action TEXT NOT NULL CHECK (action IN ('register', 'move', 'block')),
+                role TEXT NOT NULL,
+                sealed_applicant BLOB NOT NULL,
+                reason TEXT NOT NULL,
+                submitted_at TEXT NOT NULL,
+                due_at TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'refused')),
+                decided_at TEXT,
+                decided_by TEXT,
+                decision_reason TEXT,
+                within_deadline INTEGER);
+            CREATE INDEX access_applications_status ON access_applications (status, due_at);
+            CREATE TABLE access_accounts (
+                login TEXT PRIMARY KEY,
+                role TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('active', 'blocked')),
+                sealed_profile BLOB NOT NULL,
+                created_at TEXT NOT NULL,
+                agreement_signed_at TEXT,
+                agreement_digest TEXT,
+                agreement_signature BLOB,
+                last_request_at TEXT,
+                blocked_kind TEXT,
+                blocked_reason TEXT,
+                blocked_at TEXT,
+                certificate BLOB,
+                sealed_totp BLOB,
+                totp_last_step INTEGER,
+                failed_attempts INTEGER NOT NULL DEFAULT 0,
+                locked_until TEXT);
+            CREATE TABLE access_account_events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                login TEXT NOT NULL,
+                at TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                actor TEXT NOT NULL);
+            CREATE INDEX access_account_events_login ON access_account_events (login, seq);
+            CREATE TABLE access_notifications (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                login TEXT NOT NULL,
+                recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('supervising-prosecutor', 'management')),
+                sealed_notice BLOB NOT NULL,
+                created_at TEXT NOT NULL);
+            CREATE TABLE access_sessions (
+                token_hash TEXT PRIMARY KEY,
+                login TEXT NOT NULL,
+                second_factor TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                revoked INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE access_challenges (
+                nonce TEXT PRIMARY KEY,
+                login TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                used INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE access_incidents (
+                incident_id TEXT PRIMARY KEY,
+                source TEXT NOT NULL CHECK (source IN ('monitoring', 'manual')),
+                component TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                cause TEXT NOT NULL,
+                actions TEXT NOT NULL,
+                ended_at TEXT,
+                recorded_by TEXT NOT NULL);
+            CREATE TABLE access_health_state (
+                component TEXT PRIMARY KEY,
+                down_since TEXT NOT NULL,
+                cause TEXT NOT NULL,
+                incident_id TEXT);
+            CREATE TABLE access_maintenance (
+                maintenance_id TEXT PRIMARY KEY,
+                starts_at TEXT NOT NULL,
+                ends_at TEXT NOT NULL,
+                description TEXT NOT NULL,
+                announced_at TEXT NOT NULL,
+                announced_by TEXT NOT NULL,
+                cancelled INTEGER NOT NULL DEFAULT 0);
+            """),
+    ]
+}

@@ -1,0 +1,439 @@
+import Crypto
+import Foundation
+import TanbaCore
+import TanbaSQLite
+import X509
+
+/// The certification authorities whose user certificates Tanba accepts (the national CA
+/// in production [LEX 18]; a development CA in tests).
+public struct TrustedAuthorities: Sendable {
+    public let certificates: [Certificate]
+
+    public init(pems: [String]) throws {
+        certificates = try pems.map { try Certificate(pemEncoded: $0) }
+        guard !certificates.isEmpty else { throw AccessError.invalid("no trusted certification authority") }
+    }
+
+    /// Why `certificate` is not acceptable at `date`, or nil when it is: issued (and signed)
+    /// by one of the trusted CAs, inside its validity period, with a P-256 or Ed25519 key.
+    public func problem(with certificate: Certificate, at date: Date) -> LoginFailure? {
+        let issuer = certificates.first {
+            $0.subject == certificate.issuer && $0.publicKey.isValidSignature(certificate.signature, for: certificate)
+        }
+        guard let issuer else { return .foreignCertificate }
+        guard date >= certificate.notValidBefore, date <= certificate.notValidAfter,
+              date >= issuer.notValidBefore, date <= issuer.notValidAfter else { return .certificateExpired }
+        guard P256.Signing.PublicKey(certificate.publicKey) != nil || Curve25519.Signing.PublicKey(certificate.publicKey) != nil else {
+            return .unsupportedKey
+        }
+        return nil
+    }
+}
+
+/// The user's own fingerprint checked against their enrolled record through the cluster
+/// (the coordinator implements it with a VERIFY of the account's IIN).
+public protocol FingerprintVerifier: Sendable {
+    func verify(iin: String, probe: [UInt8]) async throws -> Bool
+}
+
+public enum SecondFactor: Sendable, Equatable {
+    case none
+    /// A one-time code from the user's registered authenticator.
+    case totp(String)
+    /// A live fingerprint capture (a native template record) to verify against the user's enrollment.
+    case fingerprint([UInt8])
+}
+
+public enum LoginFailure: String, Error, Sendable, Equatable, Codable, CustomStringConvertible {
+    case unknownAccount = "unknown-account"
+    case blocked
+    case lockedOut = "locked-out"
+    case noCertificate = "no-certificate"
+    case certificateMismatch = "certificate-mismatch"
+    case foreignCertificate = "foreign-certificate"
+    case certificateExpired = "certificate-expired"
+    case unsupportedKey = "unsupported-key"
+    case badChallenge = "bad-challenge"
+    case badSignature = "bad-signature"
+    case secondFactorRequired = "second-factor-required"
+    case secondFactorNotEnrolled = "second-factor-not-enrolled"
+    case badCode = "bad-code"
+    case codeReused = "code-reused"
+    case fingerprintMismatch = "fingerprint-mismatch"
+    case fingerprintUnavailable = "fingerprint-unavailable"
+    case internalError = "internal-error"
+
+    public var description: String { rawValue }
+}
+
+/// A login challenge: the client signs `signedBytes` with the private key of its certificate.
+public struct LoginChallenge: Sendable, Equatable {
+    public var login: String
+    public var nonce: String
+    public var expiresAt: Date
+
+    public var signedBytes: [UInt8] { Self.bytes(login: login, nonce: nonce) }
+    static func bytes(login: String, nonce: String) -> [UInt8] { Array("tanba-login-v1|\(login)|\(nonce)".utf8) }
+}
+
+public struct LoginAttempt: Sendable {
+    public var login: String
+    public var nonce: String
+    /// ECDSA P-256 (DER or raw r‖s) over SHA-256, or Ed25519, of the challenge bytes.
+    public var signature: [UInt8]
+    /// The certificate the client presents; must be the registered one when given.
+    public var certificatePEM: String?
+    public var secondFactor: SecondFactor
+
+    public init(login: String, nonce: String, signature: [UInt8], certificatePEM: String? = nil, secondFactor: SecondFactor) {
+        self.login = login
+        self.nonce = nonce
+        self.signature = signature
+        self.certificatePEM = certificatePEM
+        self.secondFactor = secondFactor
+    }
+}
+
+public struct Session: Sendable, Equatable {
+    public var token: String
+    public var login: String
+    public var role: Role
+    public var secondFactor: String
+    public var expiresAt: Date
+    /// False until the user agreement is signed [LEX 17]; until then only signing is possible.
+    public var agreementSigned: Bool
+}
+
+public struct LoginResult: Sendable {
+    public var session: Session?
+    public var failure: LoginFailure?
+    /// For the coordinator's audit log (operation `login`).
+    public var audit: AuditFields
+}
+
+/// Multi-factor login [Informatization law 36.1, LEX 18]: possession of the certificate's
+/// private key (a signed single-use challenge) and a one-time code or the user's own
+/// fingerprint. Failures are counted (lockout after `maxFailures` for `lockoutDuration`)
+/// and logged in the account's history.
+public final class Authenticator: @unchecked Sendable {
+    public let registry: AccountRegistry
+    public let trust: TrustedAuthorities
+    public let fingerprints: (any FingerprintVerifier)?
+    public let sessionLifetime: TimeInterval
+    public let challengeLifetime: TimeInterval
+    public let maxFailures: Int
+    public let lockoutDuration: TimeInterval
+
+    public init(registry: AccountRegistry, trust: TrustedAuthorities, fingerprints: (any FingerprintVerifier)? = nil,
+                sessionLifetime: TimeInterval = 30 * 60, challengeLifetime: TimeInterval = 120,
+                maxFailures: Int = 5, lockoutDuration: TimeInterval = 15 * 60) {
+        self.registry = registry
+        self.trust = trust
+        self.fingerprints = fingerprints
+        self.sessionLifetime = sessionLifetime
+        self.challengeLifetime = challengeLifetime
+        self.maxFailures = maxFailures
+        self.lockoutDuration = lockoutDuration
+    }
+
+    var db: Database { registry.db }
+    var now: Date { registry.clock.now() }
+
+    // MARK: Credentials
+
+    /// Registers the user's certificate. It must come from a trusted CA and be valid now.
+    public func registerCertificate(_ login: String, pem: String, by actor: String) throws {
+        let certificate = try Certificate(pemEncoded: pem)
+        if let problem = trust.problem(with: certificate, at: now) {
+            throw AccessError.invalid("certificate refused: \(problem.rawValue)")
+        }
+        try registry.locked {
+            try db.transaction {
+                guard try db.run("UPDATE access_accounts SET certificate = ? WHERE login = ?",
+                                 [.blob(Array(pem.utf8)), .text(login)]) == 1 else { throw AccessError.notFound("account \(login)") }
+                try registry.event(login, "certificate-registered", "serial \(certificate.serialNumber)", actor: actor)
+            }
+        }
+    }
+
+    /// Enrols a TOTP authenticator for the user (see `AccountRegistry.enrollTOTP`).
+    public func enrollTOTP(_ login: String, by actor: String) throws -> TOTP {
+        try registry.enrollTOTP(login, by: actor)
+    }
+
+    // MARK: Login
+
+    public func challenge(for login: String) throws -> LoginChallenge {
+        let c = LoginChallenge(login: login, nonce: randomHex(32), expiresAt: now.addingTimeInterval(challengeLifetime))
+        try registry.locked {
+            // Expired challenges are of no use to anyone; keep the table small.
+            try db.run("DELETE FROM access_challenges WHERE expires_at < ?", [.text(now.astana)])
+            try db.run("INSERT INTO access_challenges (nonce, login, expires_at) VALUES (?, ?, ?)",
+                       [.text(c.nonce), .text(login), .text(c.expiresAt.astana)])
+        }
+        return c
+    }
+
+    public func login(_ attempt: LoginAttempt) async -> LoginResult {
+        let outcome: Result<Session, LoginFailure>
+        do {
+            outcome = .success(try await authenticate(attempt))
+        } catch let failure as LoginFailure {
+            outcome = .failure(failure)
+            recordFailure(attempt.login, failure)
+        } catch {
+            outcome = .failure(.internalError)
+            recordFailure(attempt.login, .internalError)
+        }
+        let role = (try? registry.account(attempt.login))?.role.rawValue ?? "unknown"
+        var result = LoginResult(session: nil, failure: nil,
+                                 audit: AuditFields(actor: attempt.login, role: role, basis: "operations", caseNumber: nil,
+                                                    operation: "login", subjectRef: nil, result: ""))
+        switch outcome {
+        case .success(let s):
+            result.session = s
+            result.audit.result = "allowed: \(s.secondFactor)"
+        case .failure(let f):
+            result.failure = f
+            result.audit.result = "refused: \(f.rawValue)"
+        }
+        return result
+    }
+
+    private func authenticate(_ attempt: LoginAttempt) async throws -> Session {
+        let t = now
+        // Everything up to the second factor under the lock, then the (possibly remote)
+        // fingerprint check, then the session.
+        let (account, certificatePEM, totpSecret, lastStep) = try registry.locked { () throws -> (Account, String, [UInt8]?, Int64?) in
+            guard let account = try registry.accountRow(attempt.login) else { throw LoginFailure.unknownAccount }
+            let row = try db.query("SELECT certificate, sealed_totp, totp_last_step, locked_until FROM access_accounts WHERE login = ?",
+                                   [.text(attempt.login)])[0]
+            if let until = parseAstana(row[3].string), until > t { throw LoginFailure.lockedOut }
+            guard account.state == .active else { throw LoginFailure.blocked }
+            // The 60-day rule holds even if the daily sweep has not run yet [LEX 16].
+            if let since = parseAstana(account.lastRequestAt) ?? parseAstana(account.createdAt),
+               t.timeIntervalSince(since) >= AccountRegistry.inactivityLimit {
+                try db.transaction {
+                    try registry.setBlocked(account.login, kind: .inactivity,
+                                            reason: "no requests for 60 days (last: \(account.lastRequestAt ?? "none"))",
+                                            actor: "system", at: t)
+                }
+                throw LoginFailure.blocked
+            }
+            // The challenge is used up whatever happens next.
+            guard try db.run("""
+                UPDATE access_challenges SET used = 1 WHERE nonce = ? AND login = ? AND used = 0 AND expires_at > ?
+                """, [.text(attempt.nonce), .text(attempt.login), .text(t.astana)]) == 1 else { throw LoginFailure.badChallenge }
+            guard let pemBytes = row[0].bytes else { throw LoginFailure.noCertificate }
+            let totp = try row[1].bytes.map {
+                try registry.sealer.open([UInt8].self, $0, column: "access_accounts.sealed_totp", owner: attempt.login)
+            }
+            return (account, String(decoding: pemBytes, as: UTF8.self), totp, row[2].int64)
+        }
+        let certificate = try Certificate(pemEncoded: certificatePEM)
+        if let presented = attempt.certificatePEM {
+            guard (try? Certificate(pemEncoded: presented)) == certificate else { throw LoginFailure.certificateMismatch }
+        }
+        if let problem = trust.problem(with: certificate, at: t) { throw problem }
+        let signed = LoginChallenge.bytes(login: attempt.login, nonce: attempt.nonce)
+        guard Self.verify(signature: attempt.signature, over: signed, key: certificate.publicKey) else { throw LoginFailure.badSignature }
+
+        let factor: String
+        switch attempt.secondFactor {
+        case .none:
+            throw LoginFailure.secondFactorRequired
+        case .totp(let code):
+            guard let secret = totpSecret else { throw LoginFailure.secondFactorNotEnrolled }
+            guard let step = TOTP(secret: secret).matchingStep(code, at: t) else { throw LoginFailure.badCode }
+            // A code is good once: any step at or before the last one used is a replay.
+            try registry.locked {
+                let used = try db.query("SELECT totp_last_step FROM access_accounts WHERE login = ?", [.text(attempt.login)])[0][0].int64
+                if let used = used ?? lastStep, step <= used { throw LoginFailure.codeReused }
+                try db.run("UPDATE access_accounts SET totp_last_step = ? WHERE login = ?", [.integer(step), .text(attempt.login)])
+            }
+            factor = "totp"
+        case .fingerprint(let probe):
+            guard let fingerprints else { throw LoginFailure.secondFactorNotEnrolled }
+            let matched: Bool
+            do { matched = try await fingerprints.verify(iin: account.profile.iin, probe: probe) } catch { throw LoginFailure.fingerprintUnavailable }
+            guard matched else { throw LoginFailure.fingerprintMismatch }
+            factor = "fingerprint"
+        }
+
+        let token = randomHex(32)
+        let session = Session(token: token, login: account.login, role: account.role, secondFactor: factor,
+                              expiresAt: t.addingTimeInterval(sessionLifetime), agreementSigned: account.agreementSignedAt != nil)
+        try registry.locked {
+            try db.transaction {
+                try db.run("UPDATE access_accounts SET failed_attempts = 0, locked_until = NULL WHERE login = ?", [.text(account.login)])
+                try db.run("INSERT INTO access_sessions (token_hash, login, second_factor, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                           [.text(Self.hash(token)), .text(account.login), .text(factor), .text(t.astana),
+                            .text(session.expiresAt.astana)])
+                try registry.event(account.login, "login", "certificate + \(factor)", actor: account.login)
+            }
+        }
+        return session
+    }
+
+    private func recordFailure(_ login: String, _ failure: LoginFailure) {
+        let t = now
+        try? registry.locked {
+            try db.transaction {
+                guard failure != .unknownAccount else {
+                    try registry.logEvent(login, "login-failed", failure.rawValue, actor: login)
+                    return
+                }
+                try db.run("UPDATE access_accounts SET failed_attempts = failed_attempts + 1 WHERE login = ?", [.text(login)])
+                let count = try db.query("SELECT failed_attempts FROM access_accounts WHERE login = ?", [.text(login)]).first?[0].int ?? 0
+                try registry.logEvent(login, "login-failed", "\(failure.rawValue) (\(count) in a row)", actor: login)
+                if count >= maxFailures, failure != .lockedOut {
+                    try db.run("UPDATE access_accounts SET locked_until = ?, failed_attempts = 0 WHERE login = ?",
+                               [.text(t.addingTimeInterval(lockoutDuration).astana), .text(login)])
+                    try registry.logEvent(login, "locked-out", "\(count) failed logins; locked for \(Int(lockoutDuration / 60)) min", actor: "system")
+                }
+            }
+        }
+    }
+
+    static func verify(signature: [UInt8], over bytes: [UInt8], key: Certificate.PublicKey) -> Bool {
+        if let p256 = P256.Signing.PublicKey(key) {
+            let digest = SHA256.hash(data: bytes)
+            if let s = try? P256.Signing.ECDSASignature(derRepresentation: signature), p256.isValidSignature(s, for: digest) { return true }
+            if let s = try? P256.Signing.ECDSASignature(rawRepresentation: signature), p256.isValidSignature(s, for: digest) { return true }
+            return false
+        }
+        if let ed = Curve25519.Signing.PublicKey(key) { return ed.isValidSignature(signature, for: bytes) }
+        return false
+    }
+
+    static func hash(_ token: String) -> String { SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined() }
+
+    // MARK: Sessions and the agreement
+
+    /// The live session for `token`: not expired, not revoked, account still active.
+    public func session(_ token: String) throws -> Session? {
+        let t = now
+        return try registry.locked {
+            guard let r = try db.query("""
+                SELECT s.login, s.second_factor, s.expires_at, a.role, a.status, a.agreement_signed_at
+                FROM access_sessions s JOIN access_accounts a ON a.login = s.login
+                WHERE s.token_hash = ? AND s.revoked = 0
+                """, [.text(Self.hash(token))]).first,
+                let expires = parseAstana(r[2].string), expires > t, r[4].string == "active",
+                let role = Role(rawValue: r[3].string ?? "") else { return nil }
+            return Session(token: token, login: r[0].string ?? "", role: role, secondFactor: r[1].string ?? "",
+                           expiresAt: expires, agreementSigned: r[5].string != nil)
+        }
+    }
+
+    public func logout(_ token: String) throws {
+        try registry.locked { _ = try db.run("UPDATE access_sessions SET revoked = 1 WHERE token_hash = ?", [.text(Self.hash(token))]) }
+    }
+
+    /// Signs the user agreement at first login [LEX 17]: the signature over
+    /// `agreementBytes(text:login:)` is checked against the user's certificate, then the
+    /// signature, the agreement's SHA-256 and the date are stored.
+    public func signAgreement(session token: String, text: String, signature: [UInt8]) throws {
+        guard let session = try session(token) else { throw AccessError.invalid("no live session") }
+        let t = now
+        try registry.locked {
+            try db.transaction {
+                let row = try db.query("SELECT certificate, agreement_signed_at FROM access_accounts WHERE login = ?",
+                                       [.text(session.login)])[0]
+                guard row[1].string == nil else { throw AccessError.conflict("the agreement is already signed") }
+                let certificate = try Certificate(pemEncoded: String(decoding: row[0].bytes ?? [], as: UTF8.self))
+                guard Self.verify(signature: signature, over: Self.agreementBytes(text: text, login: session.login),
+                                  key: certificate.publicKey) else { throw AccessError.invalid("the agreement signature does not verify") }
+                let digest = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+                try db.run("""
+                    UPDATE access_accounts SET agreement_signed_at = ?, agreement_digest = ?, agreement_signature = ? WHERE login = ?
+                    """, [.text(t.astana), .text(digest), .blob(signature), .text(session.login)])
+                try registry.event(session.login, "agreement-signed", "sha256 \(digest)", actor: session.login)
+            }
+        }
+    }
+
+    public static func agreementBytes(text: String, login: String) -> [UInt8] {
+        Array("tanba-agreement-v1|\(login)|".utf8) + Array(text.utf8)
+    }
+
+    /// The stored agreement of a user: when, which text (SHA-256) and the signature.
+    public func agreement(of login: String) throws -> (signedAt: String, digest: String, signature: [UInt8])? {
+        try registry.locked {
+            guard let r = try db.query("SELECT agreement_signed_at, agreement_digest, agreement_signature FROM access_accounts WHERE login = ?",
+                                       [.text(login)]).first, let at = r[0].string else { return nil }
+            return (at, r[1].string ?? "", r[2].bytes ?? [])
+        }
+    }
+}
+
+/// The gate the coordinator calls for every request: a live multi-factor session, an
+/// active account with a signed agreement, then the roles x basis policy. Allowed
+/// requests count as activity for the 60-day rule. Every decision carries `audit`,
+/// which the coordinator writes to the store's audit log whatever the outcome.
+public final class AccessControl: Sendable {
+    public let authenticator: Authenticator
+    public let policy: AccessPolicy
+
+    public init(authenticator: Authenticator, policy: AccessPolicy = AccessPolicy()) {
+        self.authenticator = authenticator
+        self.policy = policy
+    }
+
+    public func authorize(token: String, action: Action, basis: Basis, subjectRef: String? = nil) throws -> AccessDecision {
+        guard let session = try authenticator.session(token) else {
+            return Self.refused(.notAuthenticated("no live session (expired, revoked or blocked)"), login: "unknown",
+                                role: "unknown", action: action, basis: basis, subjectRef: subjectRef)
+        }
+        guard session.agreementSigned else {
+            return Self.refused(.agreementNotSigned, login: session.login, role: session.role.rawValue, action: action,
+                                basis: basis, subjectRef: subjectRef)
+        }
+        let decision = policy.decide(AccessRequest(login: session.login, role: session.role, action: action, basis: basis,
+                                                   subjectRef: subjectRef))
+        try authenticator.registry.recordRequest(session.login)
+        return decision
+    }
+
+    static func refused(_ refusal: Refusal, login: String, role: String, action: Action, basis: Basis, subjectRef: String?) -> AccessDecision {
+        AccessDecision(allowed: false, refusal: refusal, notes: [],
+                       audit: AuditFields(actor: login, role: role, basis: basis.auditKind, caseNumber: basis.reference,
+                                          operation: action.rawValue, subjectRef: subjectRef,
+                                          result: "refused: \(refusal.code): \(refusal.description)"))
+    }
+}
+
+/// A value released only when the decision allows it; the decision is audited either way.
+public struct Gated<Value: Sendable>: Sendable {
+    public var decision: AccessDecision
+    public var value: Value?
+}
+
+extension AccessControl {
+    /// An account's history (applications, decisions, logins, blocks) — information about
+    /// a user, for the supervising prosecutor on a documented request only [LEX 44, 51, 52].
+    public func userActivity(token: String, of login: String, documentedRequest reference: String) throws -> Gated<[AccountEvent]> {
+        let decision = try authorize(token: token, action: .viewUserActivity, basis: .supervision(reference: reference),
+                                     subjectRef: "account:\(login)")
+        return Gated(decision: decision, value: decision.allowed ? try authenticator.registry.events(for: login) : nil)
+    }
+
+    /// The supervisor report over audit events the coordinator read from the store [LEX 9, 10].
+    public func supervisorReport(token: String, documentedRequest reference: String, events: [AuditEvent], from: Date, to: Date,
+                                 options: SupervisorReportOptions = SupervisorReportOptions()) throws -> Gated<SupervisorReport> {
+        let decision = try authorize(token: token, action: .supervisorReport, basis: .supervision(reference: reference))
+        guard decision.allowed else { return Gated(decision: decision, value: nil) }
+        return Gated(decision: decision, value: SupervisorReport.build(events: events, from: from, to: to, proceedings: policy.proceedings,
+                                                                       options: options, now: authenticator.registry.clock.now()))
+    }
+
+    /// The subject's report, asked for at a branch on the person's request [PD 8-1].
+    public func subjectReport(token: String, iin: IIN, subjectRef: String, request reference: String, events: [AuditEvent],
+                              consents: [ConsentHolder]) throws -> Gated<SubjectReport> {
+        let decision = try authorize(token: token, action: .subjectReport, basis: .subjectRequest(reference: reference),
+                                     subjectRef: subjectRef)
+        guard decision.allowed else { return Gated(decision: decision, value: nil) }
+        return Gated(decision: decision, value: SubjectTransparency.report(iin: iin, events: events, consents: consents,
+                                                                           now: authenticator.registry.clock.now()))
+    }
+}

@@ -1,0 +1,338 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import TanbaAccess
+import TanbaCore
+import TanbaSQLite
+import TanbaStore
+
+struct AccessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "access",
+        abstract: "Lawful access: accounts, second factors, subject and supervisor reports, the roles x basis table.",
+        discussion: """
+            Account data live in their own file (--db, default access.db), personal fields sealed with \
+            AES-256-GCM under the access key: --key-file (base64 of 32 bytes, mode 0600) or \
+            \(AccessKeyFile.environmentVariable). Times are Astana time (UTC+5).
+            """,
+        subcommands: [AccessApply.self, AccessApprove.self, AccessRefuse.self, AccessPending.self, AccessBlock.self,
+                      AccessBlockInactive.self, AccessTOTP.self, AccessRegisterCertificate.self, AccessSubjectReport.self, AccessSupervisorReport.self,
+                      AccessRoles.self, AccessComplianceCommand.self])
+}
+
+enum AccessKeyFile {
+    static let environmentVariable = "TANBA_ACCESS_KEY"
+
+    static func load(file: String?) throws -> SymmetricKey {
+        let text: String
+        if let file {
+            var info = stat()
+            guard stat(file, &info) == 0 else { throw CommandError("cannot read the access key file \(file)") }
+            guard info.st_mode & 0o077 == 0 else {
+                throw CommandError("the access key file \(file) has mode \(String(info.st_mode & 0o777, radix: 8)); it must be 0600 or 0400")
+            }
+            text = String(decoding: try Output.readFile(file), as: UTF8.self)
+        } else if let env = ProcessInfo.processInfo.environment[environmentVariable] {
+            text = env
+        } else {
+            throw CommandError("no access key: pass --key-file or set \(environmentVariable)")
+        }
+        guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
+            throw CommandError("the access key must be the base64 form of 32 bytes")
+        }
+        return SymmetricKey(data: data)
+    }
+}
+
+struct AccessOptions: ParsableArguments {
+    @Option(help: "The access database.") var db = "access.db"
+    @Option(help: "File holding the access key (base64 of 32 bytes, mode 0600).") var keyFile: String?
+
+    func registry() throws -> AccountRegistry {
+        try AccountRegistry(path: db, key: AccessKeyFile.load(file: keyFile))
+    }
+}
+
+extension Role: ExpressibleByArgument {}
+extension ApplicationAction: ExpressibleByArgument {}
+
+struct AccessApply: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply", abstract: "Record an account application (register, move or block); decided within one day.")
+
+    @OptionGroup var access: AccessOptions
+    @Option(help: "Login (a–z 0–9 . _ -).") var login: String
+    @Option(help: "Role: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).") var role: Role
+    @Option(help: "register, move or block.") var action: ApplicationAction = .register
+    @Option(help: "Full name.") var fullName: String
+    @Option(help: "IIN (12 digits).") var iin: String
+    @Option(help: "Organisation.") var organisation: String
+    @Option(help: "Unit.") var unit: String
+    @Option(help: "Position.") var position: String
+    @Option(help: "Contacts (phone, e-mail).") var contacts: String
+    @Option(help: "Reason for the application.") var reason: String
+
+    func run() throws {
+        let person: IIN
+        do { person = try IIN(iin) } catch { throw CommandError("--iin: \(error)") }
+        let applicant = Applicant(fullName: fullName, iin: person, organisation: organisation, unit: unit,
+                                  position: position, contacts: contacts)
+        let id = try access.registry().submit(AccountApplication(login: login, role: role, action: action,
+                                                                 applicant: applicant, reason: reason))
+        print(id)
+    }
+}
+
+struct AccessApprove: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "approve", abstract: "Approve an application.")
+    @OptionGroup var access: AccessOptions
+    @Option(help: "Application ID.") var id: String
+    @Option(help: "Login of the deciding supervising prosecutor.") var by: String
+
+    func run() throws {
+        let registry = try access.registry()
+        try registry.approve(id, by: by)
+        let status = try registry.application(id)
+        print("\(id): approved\(status?.withinDeadline == false ? " (after the one-day deadline)" : "")")
+    }
+}
+
+struct AccessRefuse: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "refuse", abstract: "Refuse an application, with the reason.")
+    @OptionGroup var access: AccessOptions
+    @Option(help: "Application ID.") var id: String
+    @Option(help: "The reason (required).") var reason: String
+    @Option(help: "Login of the deciding supervising prosecutor.") var by: String
+
+    func run() throws {
+        try access.registry().refuse(id, reason: reason, by: by)
+        print("\(id): refused")
+    }
+}
+
+struct AccessPending: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pending", abstract: "Pending applications; overdue ones marked.")
+    @OptionGroup var access: AccessOptions
+
+    func run() throws {
+        for a in try access.registry().pendingApplications() {
+            print("\(a.id)  \(a.action.rawValue)  \(a.login)  \(a.role.rawValue)  due \(a.dueAt)\(a.overdue ? "  OVERDUE" : "")")
+        }
+    }
+}
+
+struct AccessBlock: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "block",
+        abstract: "Block an account at once: dismissal, suspension, or a violation (notifies the prosecutor and management).")
+    @OptionGroup var access: AccessOptions
+    @Option(help: "Login.") var login: String
+    @Option(help: "dismissal, suspension or violation.") var kind: String
+    @Option(help: "Reason.") var reason: String
+    @Option(help: "Who blocks.") var by: String
+
+    func run() throws {
+        let registry = try access.registry()
+        switch kind {
+        case "dismissal": try registry.dismiss(login, reason: reason, by: by)
+        case "suspension": try registry.dismiss(login, reason: reason, suspension: true, by: by)
+        case "violation": try registry.reportViolation(login, description: reason, by: by)
+        default: throw CommandError("--kind must be dismissal, suspension or violation")
+        }
+        print("\(login): blocked (\(kind))")
+    }
+}
+
+struct AccessBlockInactive: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "block-inactive", abstract: "Block every account without a request for 60 days (run daily).")
+    @OptionGroup var access: AccessOptions
+
+    func run() throws {
+        let blocked = try access.registry().blockInactiveAccounts()
+        print(blocked.isEmpty ? "none blocked" : "blocked: " + blocked.joined(separator: ", "))
+    }
+}
+
+struct AccessTOTP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "totp-enroll",
+        abstract: "Enrol a one-time-code authenticator for an account; prints the otpauth:// URI once.")
+    @OptionGroup var access: AccessOptions
+    @Option(help: "Login.") var login: String
+    @Option(help: "Who enrols it.") var by: String
+
+    func run() throws {
+        print(try access.registry().enrollTOTP(login, by: by).uri(account: login))
+    }
+}
+
+struct AccessRegisterCertificate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "register-certificate",
+        abstract: "Register a user's X.509 certificate (P-256 or Ed25519) issued by a trusted CA; login proves its key.")
+    @OptionGroup var access: AccessOptions
+    @Option(help: "Login.") var login: String
+    @Option(help: "The user's certificate (PEM).") var certificate: String
+    @Option(help: "PEM file(s) of the trusted certification authorities.") var ca: [String]
+    @Option(help: "Who registers it.") var by: String
+
+    func run() throws {
+        let pems = try ca.map { String(decoding: try Output.readFile($0), as: UTF8.self) }
+        let auth = Authenticator(registry: try access.registry(), trust: try TrustedAuthorities(pems: pems))
+        try auth.registerCertificate(login, pem: String(decoding: try Output.readFile(certificate), as: UTF8.self), by: by)
+        print("\(login): certificate registered")
+    }
+}
+
+/// Audit events from `--events FILE` (a JSON array of AuditEvent) or from a store's audit
+/// log (`--store PATH`; the audit columns are plaintext, no key is needed).
+struct AuditEventSource: ParsableArguments {
+    @Option(help: "JSON file: an array of audit events {at, actor, role, basis, caseNumber, operation, subjectRef, result}.")
+    var events: String?
+    @Option(help: "Read the audit log of this store database instead.") var store: String?
+
+    func load() throws -> [AuditEvent] {
+        if let events {
+            return try JSONDecoder().decode([AuditEvent].self, from: Data(try Output.readFile(events)))
+        }
+        guard let store else { throw CommandError("pass --events FILE or --store PATH") }
+        var options = Database.Options()
+        options.readOnly = true
+        return try AuditLog(db: Database(path: store, options: options)).entries().map { _, e in
+            AuditEvent(at: e.at, actor: e.actor, role: e.role, basis: e.basis, caseNumber: e.caseNumber,
+                       operation: e.operation, subjectRef: e.subjectRef, result: e.result)
+        }
+    }
+}
+
+struct AccessSubjectReport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subject-report",
+        abstract: "Every action on a person's data, hiding law-enforcement, special bodies and courts; consent holders.",
+        discussion: """
+            With --store and the master key (--master-key-file or TANBA_MASTER_KEY) the person's audit entries \
+            and consents are read from the store. With --events, the file holds only that person's events \
+            (and --consents a JSON array of consent holders).
+            """)
+    @Option(help: "The person's IIN.") var iin: String
+    @OptionGroup var source: AuditEventSource
+    @Option(help: "JSON file: array of {operatorName, operatorBIN, term, givenAt, revokedAt?, ...}.") var consents: String?
+    @Option(help: "Master key file of the store (with --store).") var masterKeyFile: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let person: IIN
+        do { person = try IIN(iin) } catch { throw CommandError("--iin: \(error)") }
+        var events = try source.load()
+        var holders: [ConsentHolder] = []
+        if let consents {
+            holders = try JSONDecoder().decode([ConsentHolder].self, from: Data(try Output.readFile(consents)))
+        }
+        if let path = source.store {
+            let store = try Store(path: path, master: try MasterKey.load(file: masterKeyFile))
+            let ref = store.subjectReference(person)
+            events = events.filter { $0.subjectRef == ref }
+            holders += try store.consents(iin: person).map {
+                ConsentHolder(operatorName: $0.operatorName, operatorBIN: $0.operatorBIN, term: $0.term, givenAt: $0.signedAt,
+                              thirdPartyTransfer: $0.thirdPartyTransfer, crossBorderTransfer: $0.crossBorderTransfer,
+                              publication: $0.publication)
+            }
+        }
+        let report = SubjectTransparency.report(iin: person, events: events, consents: holders)
+        if json {
+            print(try Output.json(report))
+        } else {
+            print(SubjectTransparency.text(report))
+        }
+    }
+}
+
+struct AccessSupervisorReport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "supervisor-report",
+        abstract: "Requests per user, basis and day, with flags (case not in the user's proceedings, unusual volume).")
+    @OptionGroup var source: AuditEventSource
+    @Option(help: "Start of the period, Astana date YYYY-MM-DD (inclusive).") var from: String
+    @Option(help: "End of the period, Astana date YYYY-MM-DD (exclusive).") var to: String
+    @Option(help: "JSON file: {login: [case numbers]} of the users' proceedings.") var proceedings: String?
+    @Option(help: "json, csv or html.") var format = "json"
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
+
+    func run() throws {
+        guard let start = AstanaTime.parse(from + "T00:00:00.000+05:00"), let end = AstanaTime.parse(to + "T00:00:00.000+05:00"),
+              start < end else { throw CommandError("--from and --to must be dates YYYY-MM-DD with from < to") }
+        var registry: StaticProceedings?
+        if let proceedings {
+            let table = try JSONDecoder().decode([String: [String]].self, from: Data(try Output.readFile(proceedings)))
+            registry = StaticProceedings(table.mapValues(Set.init))
+        }
+        let report = SupervisorReport.build(events: try source.load(), from: start, to: end, proceedings: registry)
+        let text: String
+        switch format {
+        case "json": text = try report.json() + "\n"
+        case "csv": text = report.csv()
+        case "html": text = report.html()
+        default: throw CommandError("--format must be json, csv or html")
+        }
+        if let output {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+            print("\(report.totalRequests) requests, \(report.flags.count) flags → \(output)")
+        } else {
+            print(text, terminator: "")
+        }
+    }
+}
+
+struct AccessRoles: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "roles", abstract: "Print the roles x basis table.")
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        if json {
+            let table = Dictionary(uniqueKeysWithValues: Role.authorities.map { r in
+                (r.rawValue, CaseKind.allCases.filter { RolesTable.allows(r, $0) }.map(\.rawValue))
+            })
+            print(try Output.json(table))
+            return
+        }
+        let kinds = CaseKind.allCases
+        print("role".padding(toLength: 36, withPad: " ", startingAt: 0) + kinds.map { $0.rawValue.prefix(8).padding(toLength: 9, withPad: " ", startingAt: 0) }.joined())
+        for r in Role.authorities {
+            print(r.rawValue.padding(toLength: 36, withPad: " ", startingAt: 0)
+                  + kinds.map { (RolesTable.allows(r, $0) ? "+" : ".").padding(toLength: 9, withPad: " ", startingAt: 0) }.joined())
+        }
+    }
+}
+
+struct AccessComplianceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compliance",
+        abstract: "Run the access layer's rules of docs/compliance.md as scenarios (each with a negative twin).",
+        discussion: "Exit status 1 when a rule fails. `tanba compliance check` will add the store, cluster and station rules.")
+    @Flag(help: "Print JSON: {rules: [{id, title, status, evidence}], passed, failed}.") var json = false
+
+    /// The root command is synchronous; the scenarios are async (login may verify a
+    /// fingerprint through the cluster), so they run on a task this thread waits for.
+    final class Box: @unchecked Sendable { var report: ComplianceReport? }
+
+    func run() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-compliance-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let box = Box(), done = DispatchSemaphore(value: 0)
+        Task.detached {
+            box.report = await AccessCompliance.run(directory: dir)
+            done.signal()
+        }
+        done.wait()
+        guard let report = box.report else { throw CommandError("compliance scenarios did not run") }
+        if json {
+            print(try Output.json(report))
+        } else {
+            for r in report.rules { print("\(r.status == "pass" ? "pass" : "FAIL")  \(r.id.padding(toLength: 7, withPad: " ", startingAt: 0)) \(r.title)\n        \(r.evidence)") }
+            print("\(report.passed) passed, \(report.failed) failed")
+        }
+        if report.failed > 0 { throw ExitCode(1) }
+    }
+}
