@@ -149,7 +149,7 @@ struct PrefilterStudyBench: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        let r = PrefilterStudy.run(gallerySize: gallery, realSets: try Datasets.fvc(root: datasets), probeStride: probeStride)
+        let r = PrefilterStudy.run(gallerySize: gallery, realSets: Datasets.fvc(root: datasets), probeStride: probeStride)
         if json { print(try Output.json(r)) } else { print(r.summary) }
     }
 }
