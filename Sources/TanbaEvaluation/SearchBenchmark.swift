@@ -12,6 +12,11 @@ public enum SearchBenchmark {
         public var penetration: Double
         public var probe_ms_p50: Double
         public var probe_ms_p95: Double
+        /// The two stages separately (p50 / p95 of each over the probes).
+        public var prefilter_ms_p50: Double
+        public var prefilter_ms_p95: Double
+        public var comparison_ms_p50: Double
+        public var comparison_ms_p95: Double
         public var effective_comparisons_per_s: Double
         public var hit_rate_prefilter: Double
         public var hit_rate_exhaustive: Double
@@ -29,11 +34,11 @@ public enum SearchBenchmark {
         public var summary: String {
             String(format: """
                 gallery %d fingers (%@), %d probes, penetration %.3f
-                probe time p50 %.1f ms, p95 %.1f ms; %.0f effective comparisons/s
+                probe time p50 %.1f ms, p95 %.1f ms (prefilter %.1f / %.1f, comparison %.1f / %.1f); %.0f effective comparisons/s
                 rank-1 hit rate: prefilter %.2f%%; exhaustive %.2f%% vs prefilter %.2f%% on the same %d probes
                 %d bytes payload per finger (%d by process RSS growth); gallery built in %.1f s
                 prefilter keeps the mate: %@
-                """, gallery, source, probes, penetration, probe_ms_p50, probe_ms_p95, effective_comparisons_per_s,
+                """, gallery, source, probes, penetration, probe_ms_p50, probe_ms_p95, prefilter_ms_p50, prefilter_ms_p95, comparison_ms_p50, comparison_ms_p95, effective_comparisons_per_s,
                    hit_rate_prefilter * 100, hit_rate_exhaustive * 100, hit_rate_prefilter_same_probes * 100,
                    exhaustive_probes, bytes_per_finger, rss_bytes_per_finger, build_seconds,
                    prefilter_recall.sorted { $0.key < $1.key }.map { "\($0.key): \(String(format: "%.1f%%", $0.value * 100))" }.joined(separator: ", "))
@@ -129,12 +134,15 @@ public enum SearchBenchmark {
 
         // Two-stage search for every probe.
         let options = SearchOptions(limit: 1, penetration: penetration)
-        var times = [Double](), hits = [Bool]()
+        var times = [Double](), hits = [Bool](), stageOne = [Double](), stageTwo = [Double]()
         let searchProgress = Progress("searching", total: probes.count)
         for p in probes {
             let start = DispatchTime.now().uptimeNanoseconds
-            let c = shard.search(p.template, options: options)
+            var trace = SearchTrace()
+            let c = shard.search(p.template, options: options, trace: &trace)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            stageOne.append(Double(trace.prefilterNanoseconds) / 1e6)
+            stageTwo.append(Double(trace.comparisonNanoseconds) / 1e6)
             hits.append(c.first?.key.subject == p.subject)
             searchProgress.advance()
         }
@@ -154,11 +162,16 @@ public enum SearchBenchmark {
                 exhaustiveProgress.advance()
             }
         }
-        let sorted = times.sorted()
-        func pct(_ q: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))] }
+        func pct(_ values: [Double], _ q: Double) -> Double {
+            let sorted = values.sorted()
+            return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))]
+        }
+        func pct(_ q: Double) -> Double { pct(times, q) }
         let mean = times.reduce(0, +) / Double(max(1, times.count))
         return Result(gallery: shard.count, probes: probes.count, penetration: penetration,
                       probe_ms_p50: pct(0.5), probe_ms_p95: pct(0.95),
+                      prefilter_ms_p50: pct(stageOne, 0.5), prefilter_ms_p95: pct(stageOne, 0.95),
+                      comparison_ms_p50: pct(stageTwo, 0.5), comparison_ms_p95: pct(stageTwo, 0.95),
                       effective_comparisons_per_s: mean > 0 ? Double(shard.count) / (mean / 1000) : 0,
                       hit_rate_prefilter: Double(hits.filter { $0 }.count) / Double(max(1, hits.count)),
                       hit_rate_exhaustive: m > 0 ? Double(exhaustiveHits) / Double(m) : 0,

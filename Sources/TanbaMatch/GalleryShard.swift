@@ -17,6 +17,17 @@ public struct Candidate: Sendable, Hashable, Codable {
     public var score: Float
 }
 
+/// Where one search spent its time.
+public struct SearchTrace: Sendable, Hashable {
+    /// Stage one: the prefilter ranking over the whole shard.
+    public var prefilterNanoseconds: UInt64 = 0
+    /// Stage two: cylinders rebuilt and the full comparator run on the shortlist.
+    public var comparisonNanoseconds: UInt64 = 0
+    /// Fingers that reached stage two.
+    public var shortlisted = 0
+    public init() {}
+}
+
 /// How hard 1:N search looks.
 public struct SearchOptions: Sendable, Hashable {
     /// Candidates returned.
@@ -174,11 +185,23 @@ public final class GalleryShard: @unchecked Sendable {
     /// 1:N search for one finger. Stage one scans every prefilter vector; stage two runs the
     /// full comparator on the `penetration` share with the best prefilter scores.
     public func search(_ probe: MatchTemplate, options: SearchOptions = .init()) -> [Candidate] {
+        var trace = SearchTrace()
+        return search(probe, options: options, trace: &trace)
+    }
+
+    /// The same, reporting where the time went (for metrics and benchmarks).
+    public func search(_ probe: MatchTemplate, options: SearchOptions, trace: inout SearchTrace) -> [Candidate] {
         read {
             let n = keys.count
             guard n > 0, probe.count > 0 else { return [] }
+            let start = DispatchTime.now().uptimeNanoseconds
             let shortlist = shortlist(probe, options: options, slots: n)
-            return compare(probe, slots: shortlist, limit: options.limit)
+            let middle = DispatchTime.now().uptimeNanoseconds
+            let result = compare(probe, slots: shortlist, limit: options.limit)
+            trace.prefilterNanoseconds = middle - start
+            trace.comparisonNanoseconds = DispatchTime.now().uptimeNanoseconds - middle
+            trace.shortlisted = shortlist.count
+            return result
         }
     }
 

@@ -27,6 +27,21 @@ import TanbaMatch
         #expect(hits >= 38)
     }
 
+    @Test func traceCountsTheShortlist() {
+        let fingers = Fixtures.templates(fingers: 40, impressions: 2)
+        let shard = enrolled(fingers)
+        var trace = SearchTrace()
+        // 25% of 40 = 10 fingers reach stage two (the minimum shortlist is lowered to allow it).
+        let c = shard.search(encoder.encode(fingers[0][1]), options: SearchOptions(limit: 3, penetration: 0.25, minimumShortlist: 1),
+                             trace: &trace)
+        #expect(trace.shortlisted == 10)
+        #expect(c.count == 3)
+        #expect(trace.prefilterNanoseconds > 0 && trace.comparisonNanoseconds > 0)
+        // Small galleries are searched fully.
+        _ = shard.search(encoder.encode(fingers[0][1]), options: SearchOptions(limit: 3, penetration: 0.25), trace: &trace)
+        #expect(trace.shortlisted == 40)
+    }
+
     @Test func removedSubjectsAreNeverReturned() {
         let fingers = Fixtures.templates(fingers: 10, impressions: 2)
         let shard = enrolled(fingers)
