@@ -11,6 +11,7 @@
 //   TanbaWire        messaging: nng REQ/REP with mutual TLS, signed versioned envelopes
 //   TanbaSQLite      thin SQLite layer: connections, statements, versioned migrations
 //   TanbaStore       the coordinator's encrypted system of record (SQLite), audit log, replication log
+//   TanbaCapture     branch capture station: rules, signed consent, scanners, durable outbox
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
 import PackageDescription
@@ -41,6 +42,8 @@ let package = Package(
 
         // MARK: Small C shims
         .target(name: "CTanbaFPrint", dependencies: ["CFPrint"], path: "Sources/CTanbaFPrint"),
+        // libfprint device access (context, open, capture) for the capture station.
+        .target(name: "CTanbaCapture", dependencies: ["CFPrint"], path: "Sources/CTanbaCapture"),
         // A C target does not inherit a system library's module-map `link` lines, so the
         // libraries are named again here.
         .target(name: "CTanbaImageCodecs", dependencies: ["CImageLibs"], path: "Sources/CTanbaImageCodecs",
@@ -67,9 +70,16 @@ let package = Package(
         .target(name: "TanbaStore", dependencies: [
             "TanbaCore", "TanbaSQLite", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Branch capture station: enrollment rules, signed consent, capture sources
+        // (libfprint devices, the virtual scanner, image files), durable outbox.
+        .target(name: "TanbaCapture", dependencies: [
+            "TanbaCore", "TanbaImaging", "TanbaSQLite", "TanbaWire", "CTanbaCapture",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
             "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaSQLite", "TanbaStore",
+            "TanbaCapture",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -80,6 +90,7 @@ let package = Package(
         .testTarget(name: "TanbaSynthTests", dependencies: ["TanbaTestSupport", "TanbaSynth"]),
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
         .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
+        .testTarget(name: "TanbaCaptureTests", dependencies: ["TanbaTestSupport", "TanbaCapture", "TanbaSynth", "TanbaMatch"]),
         .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore", "TanbaSQLite"]),
     ]
 )
