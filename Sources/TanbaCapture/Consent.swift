@@ -131,7 +131,11 @@ public struct SignedConsent: Sendable, Equatable {
     }
 
     public static func verifier(_ key: Curve25519.Signing.PublicKey) -> ConsentVerifier {
-        { $0.isValid(publicKey: key) }
+        let raw = key.rawRepresentation
+        return { consent in
+            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else { return false }
+            return consent.isValid(publicKey: key)
+        }
     }
 }
 

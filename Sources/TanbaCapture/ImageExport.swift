@@ -8,7 +8,8 @@ import TanbaCore
 /// setting images exist only in memory while their template is extracted.
 public struct EncryptedImageExporter: Sendable {
     public let directory: String
-    let key: SymmetricKey
+    private let keyBytes: [UInt8]
+    var key: SymmetricKey { SymmetricKey(data: keyBytes) }
 
     /// `keyFile` holds 32 raw bytes or 64 hex digits.
     public init(directory: String, keyFile: String) throws {
@@ -21,7 +22,7 @@ public struct EncryptedImageExporter: Sendable {
         guard bytes.count == 32 else { throw StationConfigError("image export key must be 32 bytes (or 64 hex digits)") }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         self.directory = directory
-        self.key = SymmetricKey(data: bytes)
+        self.keyBytes = bytes
     }
 
     static func hex(_ s: String) -> [UInt8]? {

@@ -153,21 +153,21 @@ public final class Outbox: Sendable {
 
     public func markDelivered(_ seq: Int64, answer: String) throws {
         try db.withLock {
-            try $0.run("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, answer = ?, delivered_at = ?, last_error = NULL WHERE seq = ?",
+            _ = try $0.run("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, answer = ?, delivered_at = ?, last_error = NULL WHERE seq = ?",
                        [.text(answer), .text(AstanaTime.now()), .integer(seq)])
         }
     }
 
     public func markRetry(_ seq: Int64, error: String, nextAttemptMilliseconds: Int64) throws {
         try db.withLock {
-            try $0.run("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_ms = ? WHERE seq = ?",
+            _ = try $0.run("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_ms = ? WHERE seq = ?",
                        [.text(error), .integer(nextAttemptMilliseconds), .integer(seq)])
         }
     }
 
     public func markFailed(_ seq: Int64, error: String) throws {
         try db.withLock {
-            try $0.run("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE seq = ?",
+            _ = try $0.run("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE seq = ?",
                        [.text(error), .integer(seq)])
         }
     }
@@ -216,6 +216,8 @@ public final class OutboxSender: Sendable {
     public let requestDeadline: Duration
     private let clock: @Sendable () -> Int64
     private let consecutiveFailures = Mutex(0)
+    /// After the coordinator was found unreachable, nothing is sent before this time.
+    private let holdUntil = Mutex<Int64>(0)
 
     public init(outbox: Outbox, caller: SignedCaller, peer: String = "coordinator", address: String,
                 policy: BackoffPolicy = .init(), requestDeadline: Duration = .seconds(10),
@@ -232,26 +234,38 @@ public final class OutboxSender: Sendable {
     /// Milliseconds until the earliest pending item is due (0 if one is due; nil if none pending).
     public func millisecondsUntilDue() throws -> Int64? {
         let now = clock()
-        return try outbox.pending().map { max(0, $0.nextAttemptMilliseconds - now) }.min()
+        guard let due = try outbox.pending().map({ max(0, $0.nextAttemptMilliseconds - now) }).min() else { return nil }
+        return max(due, holdUntil.withLock { $0 } - now)
     }
 
     /// Sends every due item once, in order; stops at the first sign that the coordinator is
     /// unreachable (that item is rescheduled with back-off). `progress` sees each outcome.
     public func sendDue(progress: (@Sendable (OutboxItem, String) -> Void)? = nil) async throws -> Pass {
         var pass = Pass()
+        if holdUntil.withLock({ $0 }) > clock() {
+            pass.unreachable = true
+            return pass
+        }
         var blockedIINs = Set<String>()
-        for item in try outbox.pending() {
+        passLoop: for item in try outbox.pending() {
             if blockedIINs.contains(item.iin) { continue }
             if item.nextAttemptMilliseconds > clock() { blockedIINs.insert(item.iin); continue }
             let message = try item.message()
+            let result: Result<WireMessage, SignedCaller.CallError>
             do {
-                let answer = try await caller.call(message, to: peer, at: address, deadline: requestDeadline, requestID: item.requestID)
+                result = .success(try await caller.call(message, to: peer, at: address, deadline: requestDeadline,
+                                                        requestID: item.requestID))
+            } catch {
+                result = .failure(error)
+            }
+            switch result {
+            case .success(let answer):
                 consecutiveFailures.withLock { $0 = 0 }
                 let text = OutboxSender.describe(answer, resend: item.attempts > 0)
                 try outbox.markDelivered(item.seq, answer: text)
                 pass.delivered += 1
                 progress?(item, "delivered: \(text)")
-            } catch {
+            case .failure(let error):
                 let text = error.description
                 pass.lastError = text
                 if OutboxSender.isPermanent(error) {
@@ -265,7 +279,12 @@ public final class OutboxSender: Sendable {
                 try outbox.markRetry(item.seq, error: text, nextAttemptMilliseconds: clock() + delay)
                 pass.retried += 1
                 progress?(item, "will retry in \(delay) ms: \(text)")
-                if OutboxSender.isUnreachable(error) { pass.unreachable = true; break }
+                if OutboxSender.isUnreachable(error) {
+                    let until = clock() + delay
+                    holdUntil.withLock { $0 = until }
+                    pass.unreachable = true
+                    break passLoop
+                }
                 blockedIINs.insert(item.iin)
             }
         }

@@ -160,7 +160,7 @@ final class Counter: @unchecked Sendable {
 /// Prints a line at once (stdout may be a pipe or a pty).
 func say(_ text: String) {
     print(text)
-    fflush(stdout)
+    fflush(nil)
 }
 
 private final class BlockingBox<T>: @unchecked Sendable { var result: Result<T, Error>? }
@@ -185,7 +185,7 @@ struct Console {
 
     func ask(_ question: String, default value: String? = nil) throws -> String {
         print(question + (value.map { " [\($0)]" } ?? "") + ": ", terminator: "")
-        fflush(stdout)
+        fflush(nil)
         guard let line = readLine() else { throw InputEnded() }
         let answer = line.trimmingCharacters(in: .whitespaces)
         return answer.isEmpty ? (value ?? "") : answer
@@ -616,7 +616,8 @@ struct StationVerify: ParsableCommand {
                                                address: context.config.coordinatorAddress,
                                                deadline: .milliseconds(Int64(context.config.requestTimeoutSeconds * 1000)))
         let result: CounterVerification.Result
-        do { result = try runBlocking { try await verification.verify(claimed, probe: probe) } } catch {
+        let finalProbe = probe
+        do { result = try runBlocking { try await verification.verify(claimed, probe: finalProbe) } } catch {
             throw CommandError("verification failed: \(error)")
         }
         if json {

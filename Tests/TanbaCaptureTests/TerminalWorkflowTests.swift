@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+import TanbaCore
+import TanbaMatch
+import TanbaWire
+@testable import TanbaCapture
+
+/// The operator workflow as a person uses it: `tanba station enroll` runs in a tmux pane,
+/// the test types with send-keys and reads the screen with capture-pane, from the first
+/// question to "Sent.". The coordinator is the stand-in, over real nng with mutual TLS.
+@Suite(.serialized) struct TerminalWorkflowTests {
+    static let binary: String? = {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        for candidate in [exe.appendingPathComponent("tanba").path,
+                          exe.deletingLastPathComponent().appendingPathComponent("tanba").path]
+        where FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        return nil
+    }()
+    static let tmux: String? = ["/usr/bin/tmux", "/usr/local/bin/tmux"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @discardableResult
+    static func run(_ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tmux!)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    struct Pane {
+        let session: String
+        func screen() throws -> String { try TerminalWorkflowTests.run(["capture-pane", "-p", "-J", "-t", session, "-S", "-1000"]) }
+        func type(_ text: String) throws {
+            if !text.isEmpty { try TerminalWorkflowTests.run(["send-keys", "-t", session, "-l", text]) }
+            try TerminalWorkflowTests.run(["send-keys", "-t", session, "Enter"])
+        }
+        /// Waits until `text` appears on screen at least `count` times.
+        func wait(for text: String, count: Int = 1, timeout: Double = 30) throws {
+            let end = Date().addingTimeInterval(timeout)
+            while Date() < end {
+                if try screen().components(separatedBy: text).count - 1 >= count { return }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            Issue.record("timed out waiting for \"\(text)\" (×\(count)); screen:\n\(try screen())")
+            throw CancellationError()
+        }
+        /// Waits for the prompt, then answers it.
+        func answer(_ prompt: String, _ text: String, count: Int = 1) throws {
+            try wait(for: prompt, count: count)
+            try type(text)
+        }
+    }
+
+    @Test func operatorEnrollsAPersonFromFirstQuestionToSent() async throws {
+        guard let binary = Self.binary, Self.tmux != nil else {
+            print("skipping: needs tmux and the tanba binary (swift build --build-tests)")
+            return
+        }
+        // PKI on disk, as an installation has it.
+        let root = CaptureFixtures.temporaryPath("terminal")
+        let nodes = root + "/nodes"
+        try DevelopmentPKI.initialize(directory: root + "/ca")
+        for name in ["coordinator", "station-17"] { try DevelopmentPKI.issue(name: name, caDirectory: root + "/ca", directory: nodes) }
+
+        // The stand-in coordinator over real nng + mutual TLS.
+        let coordinator = try StandInCoordinator(keyring: try DevelopmentPKI.loadKeyring(directory: nodes),
+                                                 threshold: ScoreScale.threshold(forFMR: 1e-3), scorer: FakeCluster.scorer())
+        let transport = NNGTransport(tls: try DevelopmentPKI.loadTLS(name: "coordinator", directory: nodes))
+        let listener = try await transport.listen(on: "tls+tcp://127.0.0.1:0",
+            handler: coordinator.service(identity: try DevelopmentPKI.loadIdentity(name: "coordinator", directory: nodes)).requestHandler)
+        defer { Task { await listener.close() } }
+
+        var config = StationConfig()
+        config.name = "station-17"
+        config.branch = "branch 17"
+        config.operatorEmployee = "A. Operator"
+        config.coordinatorAddress = listener.address
+        config.pki = nodes
+        config.outbox = root + "/outbox.db"
+        config.scanner = "virtual"
+        config.minimumQuality = 30
+        let configPath = root + "/station.json"
+        try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: configPath))
+
+        let session = "tanba-station-\(getpid())"
+        try Self.run(["new-session", "-d", "-s", session, "-x", "160", "-y", "50",
+                      "\(binary) station enroll --config \(configPath) --virtual-smudge left-ring:1; echo EXIT=$?; sleep 30"])
+        defer { _ = try? Self.run(["kill-session", "-t", session]) }
+        let pane = Pane(session: session)
+
+        let person = CaptureFixtures.adult
+        var mistyped = Array(person.digits)
+        mistyped[11] = mistyped[11] == "0" ? "1" : "0"
+
+        try pane.wait(for: "Tanba capture station station-17")
+        try pane.answer("Document type", "")
+        try pane.answer("Document number", "N0123456")
+        try pane.answer("IIN (12 digits)", String(mistyped))
+        try pane.wait(for: "please re-enter")
+        try pane.answer("IIN (12 digits)", person.digits, count: 2)
+        try pane.wait(for: "IIN valid: born 1990-03-14 (age 36), male")
+        try pane.answer("Full name", "Aigerim Test")
+        try pane.answer("Citizenship", "")
+        try pane.answer("Declared legally incapable", "")
+        try pane.answer("Re-enrollment", "n")
+        try pane.answer("Consent form reference", "F-17/2026/0001")
+        try pane.answer("Term of consent", "")
+        try pane.answer("third parties", "n")
+        try pane.answer("Cross-border transfer", "n")
+        try pane.answer("Publication in public sources", "n")
+        try pane.answer("signed the consent form", "y")
+        try pane.wait(for: "signed by station station-17")
+        for (i, position) in FingerPosition.tenPrint.enumerated() where position != .leftLittle {
+            try pane.answer("[\(i + 1)/10] Place the \(position.displayName) on the scanner", "")
+            if position == .leftRing {
+                // The first placement is smudged: quality shown, too low, retry.
+                try pane.wait(for: "Below the minimum quality")
+                try pane.answer("[9/10] Place the LEFT RING on the scanner", "", count: 2)
+                try pane.wait(for: "attempt 2: quality")
+            }
+        }
+        // The left little finger is bandaged: exception with a reason.
+        try pane.answer("[10/10] Place the LEFT LITTLE on the scanner", "x")
+        try pane.answer("Exception for LEFT LITTLE", "bandaged")
+        try pane.answer("Reason", "bandage after a cut")
+        try pane.wait(for: "== 4. Summary ==")
+        try pane.wait(for: "EXCEPTION bandaged: bandage after a cut")
+        try pane.answer("Send the enrollment?", "")
+        try pane.wait(for: "Sent.", timeout: 30)
+        try pane.wait(for: "EXIT=0")
+        let screen = try pane.screen()
+        #expect(screen.contains("[2/2] ENROLL \(person.digits) (9 fingers)"))
+        #expect(screen.contains("delivered: enrolled"))
+
+        // The coordinator has the record (9 fingers) and the station-signed consent.
+        let record = try #require(coordinator.record(person))
+        #expect(record.views.count == 9 && record.view(for: .leftLittle) == nil)
+        #expect(coordinator.consentDocuments(person).count == 1)
+        // The outbox is empty and says so.
+        let outbox = try Outbox(path: config.outbox)
+        #expect(try outbox.pending().isEmpty && (try outbox.counts()[.delivered]) == 2)
+    }
+}
