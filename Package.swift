@@ -55,7 +55,10 @@ let package = Package(
         .target(name: "TanbaCore"),
         .target(name: "TanbaImaging", dependencies: ["TanbaCore", "CTanbaFPrint", "CTanbaImageCodecs"]),
         .target(name: "TanbaMatch", dependencies: ["TanbaCore", "CTanbaKernels"]),
-        .target(name: "TanbaSynth", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch"]),
+        // Optimised even in debug builds: growing a master print takes ~10 s per finger at -Onone,
+        // which would make every test that captures synthetic ten-prints take minutes.
+        .target(name: "TanbaSynth", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch"],
+                swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "TanbaEvaluation", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth"]),
         // Messaging between stations, coordinator and workers: nng REQ/REP, signed envelopes.
         .target(name: "TanbaWire", dependencies: [

@@ -40,16 +40,32 @@ public struct FingerCapture: Sendable {
     }
 
     /// Non-interactive: attempts until one reaches the minimum quality (at most
-    /// `maximumAttempts`); returns the best attempt and whether it is acceptable.
-    public func best(_ position: FingerPosition, onAttempt: ((Attempt) -> Void)? = nil) throws -> (Attempt?, acceptable: Bool) {
+    /// `maximumAttempts`); returns the best attempt and whether it is acceptable. A failed
+    /// attempt (the device or the extractor gave up) counts as an attempt.
+    public func best(_ position: FingerPosition, onAttempt: ((Attempt) -> Void)? = nil,
+                     onFailure: ((Int, any Error) -> Void)? = nil) throws -> (Attempt?, acceptable: Bool) {
         var best: Attempt?
         for n in 1...maximumAttempts {
-            guard let a = try? attempt(position, number: n) else { continue }
+            let a: Attempt
+            do { a = try attempt(position, number: n) } catch {
+                onFailure?(n, error)
+                continue
+            }
             onAttempt?(a)
             if best == nil || a.quality > best!.quality { best = a }
             if a.quality >= minimumQuality { return (a, true) }
         }
         return (best, false)
+    }
+
+    /// A smudged placement for tests and demos: only a small patch of `image` touched the glass.
+    public static func smudged(_ image: FingerprintImage, patch: Int = 96) -> FingerprintImage {
+        var out = FingerprintImage(width: image.width, height: image.height, fill: 255, dpi: image.dpi)
+        let x0 = max(0, image.width / 2 - patch / 2), y0 = max(0, image.height / 2 - patch / 2)
+        for y in y0..<min(image.height, y0 + patch) {
+            for x in x0..<min(image.width, x0 + patch) { out[x, y] = image[x, y] }
+        }
+        return out
     }
 }
 

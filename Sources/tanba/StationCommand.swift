@@ -110,11 +110,9 @@ struct StationContext {
             let person = StationContext.virtualPerson(iin)
             let smudges = self.smudges
             let scanner = try VirtualScanner(dpi: config.dpi) { position, attempt in
-                if smudges.contains("\(position.slug):\(attempt)") {
-                    return FingerprintImage(width: 416, height: 560, fill: 245, dpi: 500)
-                }
-                return generator.impression(of: generator.master(finger: person * 10 + Int(position.rawValue)),
-                                            index: attempt + impressionOffset)
+                let image = generator.impression(of: generator.master(finger: person * 10 + Int(position.rawValue)),
+                                                 index: attempt + impressionOffset)
+                return smudges.contains("\(position.slug):\(attempt)") ? FingerCapture.smudged(image) : image
             }
             return (scanner, { scanner.close() })
         default:
@@ -397,9 +395,11 @@ struct ScriptedEnrollment {
             defer { close() }
             let capture = try context.fingerCapture(source)
             for position in toCapture {
-                let (best, ok) = try capture.best(position) { a in
+                let (best, ok) = try capture.best(position, onAttempt: { a in
                     if !json { say("\(position.displayName): attempt \(a.number), quality \(a.quality) (\(qualityWord(a.quality, minimum: capture.minimumQuality)))") }
-                }
+                }, onFailure: { n, error in
+                    if !json { say("\(position.displayName): attempt \(n) failed: \(error)") }
+                })
                 guard ok, let best else {
                     return try refuse("refused: \(position.displayName) reached quality \(best?.quality ?? 0) after \(capture.maximumAttempts) attempts, below the minimum \(capture.minimumQuality); record an exception for it", json: json)
                 }
@@ -608,7 +608,7 @@ struct StationVerify: ParsableCommand {
         let capture = try context.fingerCapture(source)
         var probe: [FingerTemplate] = []
         for p in positions {
-            let (best, _) = try capture.best(p) { a in if !json { say("\(p.displayName): quality \(a.quality)") } }
+            let (best, _) = try capture.best(p, onAttempt: { a in if !json { say("\(p.displayName): quality \(a.quality)") } })
             if let best { probe.append(best.template) }
         }
         guard !probe.isEmpty else { throw CommandError("no finger could be captured") }

@@ -38,22 +38,56 @@ import TanbaWire
     }
 
     @Test func upToThreeAttemptsWithQualityThenTheOperatorDecides() throws {
-        // First placement smeared (blank), second good: two attempts, accepted.
+        // First placement smudged (a small patch touched the glass), second good: two attempts, accepted.
         let scanner = try VirtualScanner { position, attempt in
-            attempt == 1 ? Self.blank() : Self.impression(person: 2, position, index: attempt)
+            let image = Self.impression(person: 2, position, index: attempt)
+            return attempt == 1 ? FingerCapture.smudged(image) : image
         }
         defer { scanner.close() }
         var qualities: [Int] = []
+        var failures = 0
         let capture = FingerCapture(source: scanner, minimumQuality: 40)
-        let (best, ok) = try capture.best(.leftIndex) { qualities.append($0.quality) }
-        #expect(ok && qualities.count == 2 && qualities[0] < 40 && best!.number == 2)
+        let (best, ok) = try capture.best(.leftIndex, onAttempt: { qualities.append($0.quality) }, onFailure: { _, _ in failures += 1 })
+        #expect(ok && qualities.count + failures == 2 && best?.number == 2)
+        #expect(qualities.first.map { $0 < 40 } ?? true)
 
-        // Always blank: three attempts, none acceptable: the operator must record an exception.
-        let bad = try VirtualScanner { _, _ in Self.blank() }
+        // Nothing usable three times: three attempts, none acceptable, the operator must record an exception.
+        let bad = try VirtualScanner { position, attempt in
+            FingerCapture.smudged(Self.impression(person: 2, position, index: attempt), patch: 48)
+        }
         defer { bad.close() }
         var tries = 0
-        let (_, acceptable) = try FingerCapture(source: bad, minimumQuality: 40).best(.leftRing) { _ in tries += 1 }
+        let (_, acceptable) = try FingerCapture(source: bad, minimumQuality: 40)
+            .best(.leftRing, onAttempt: { _ in tries += 1 }, onFailure: { _, _ in tries += 1 })
         #expect(!acceptable && tries == 3)
+    }
+
+    @Test func aFailedCaptureIsATypedErrorAndTheDeviceCarriesOn() throws {
+        // No image for the first attempt: a typed error, and the device still captures afterwards.
+        let image = Self.impression(person: 4, .rightIndex, index: 0)
+        let scanner = try VirtualScanner { _, attempt in attempt == 1 ? nil : image }
+        defer { scanner.close() }
+        #expect(throws: CaptureError.noImage(.rightIndex, attempt: 1)) { try scanner.capture(.rightIndex, attempt: 1) }
+        let captured = try scanner.capture(.rightIndex, attempt: 2)
+        #expect(captured.pixels == image.pixels)
+    }
+
+    @Test func imagesLeaveTheStationOnlySealed() throws {
+        let dir = CaptureFixtures.temporaryPath("export")
+        let keyFile = dir + ".key"
+        try Data(String(repeating: "ab", count: 32).utf8).write(to: URL(fileURLWithPath: keyFile))
+        let exporter = try EncryptedImageExporter(directory: dir, keyFile: keyFile)
+        let image = Self.impression(person: 5, .rightThumb, index: 0)
+        let capture = FingerCapture(source: GeneratedSource(name: "synthetic") { _, _ in image }, exporter: exporter)
+        _ = try capture.attempt(.rightThumb, number: 1)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(files.count == 1 && files[0].hasSuffix(".pgm.sealed"))
+        let sealed = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + files[0]))
+        // No run of the raw pixels appears in the file; the key opens it back to the PGM.
+        #expect(sealed.range(of: Data(image.pixels[50_000..<50_064])) == nil)
+        let opened = try exporter.open(path: dir + "/" + files[0])
+        #expect(Array(opened.suffix(image.pixels.count)) == image.pixels)
+        #expect(String(decoding: opened.prefix(2), as: UTF8.self) == "P5")
     }
 
     @Test func fullEnrollmentThroughTheVirtualScannerThenVerifiedAtTheCounter() async throws {
