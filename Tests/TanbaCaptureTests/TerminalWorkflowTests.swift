@@ -18,23 +18,48 @@ import TanbaWire
     }()
     static let tmux: String? = ["/usr/bin/tmux", "/usr/local/bin/tmux"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
+    /// Runs tmux with posix_spawn and waitpid (Foundation's Process can miss the exit of a
+    /// short-lived child here). Output is read only when asked for: the tmux server that
+    /// `new-session` starts would inherit the pipe and keep it open for ever.
     @discardableResult
-    static func run(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tmux!)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+    static func run(_ args: [String], output: Bool = false) throws -> String {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var fds: [Int32] = [-1, -1]
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        if output {
+            guard pipe(&fds) == 0 else { throw CaptureError.device("pipe failed") }
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+            posix_spawn_file_actions_addclose(&actions, fds[0])
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
+        let argv = ([tmux!] + args).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, tmux!, &actions, nil, argv, environ)
+        if output { close(fds[1]) }
+        guard rc == 0 else { throw CaptureError.device("posix_spawn tmux: \(rc)") }
+        var text = [UInt8]()
+        if output {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(fds[0], &buffer, buffer.count)
+                if n <= 0 { break }
+                text += buffer[0..<n]
+            }
+            close(fds[0])
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return String(decoding: text, as: UTF8.self)
     }
 
     struct Pane {
         let session: String
-        func screen() throws -> String { try TerminalWorkflowTests.run(["capture-pane", "-p", "-J", "-t", session, "-S", "-1000"]) }
+        func screen() throws -> String { try TerminalWorkflowTests.run(["capture-pane", "-p", "-J", "-t", session, "-S", "-1000"], output: true) }
         func type(_ text: String) throws {
             if !text.isEmpty { try TerminalWorkflowTests.run(["send-keys", "-t", session, "-l", text]) }
             try TerminalWorkflowTests.run(["send-keys", "-t", session, "Enter"])
@@ -134,6 +159,7 @@ import TanbaWire
         try pane.wait(for: "Sent.", timeout: 30)
         try pane.wait(for: "EXIT=0")
         let screen = try pane.screen()
+        if ProcessInfo.processInfo.environment["TANBA_SHOW_SCREEN"] != nil { print(screen) }
         #expect(screen.contains("[2/2] ENROLL \(person.digits) (9 fingers)"))
         #expect(screen.contains("delivered: enrolled"))
 
