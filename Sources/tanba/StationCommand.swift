@@ -258,6 +258,7 @@ struct StationEnroll: ParsableCommand {
     @Option(help: "Non-interactive: exception FINGER:KIND:REASON (KIND: missing, bandaged, wound, deformed, no-pattern); repeatable.")
     var exception: [String] = []
     @Flag(help: "Print the result as JSON (non-interactive).") var json = false
+    @Flag(help: "Non-interactive: only write to the outbox; a running `tanba station send --watch` sends it.") var queueOnly = false
 
     func run() throws {
         let context = try StationContext(station)
@@ -287,7 +288,7 @@ struct StationEnroll: ParsableCommand {
             guard parts.count == 3 else { throw CommandError("--exception \(e): expected FINGER:KIND:REASON") }
             req.exceptions = (req.exceptions ?? []) + [.init(finger: parts[0], kind: parts[1], reason: parts[2])]
         }
-        let outcome = try ScriptedEnrollment(context: context, request: req).run(json: json)
+        let outcome = try ScriptedEnrollment(context: context, request: req, queueOnly: queueOnly).run(json: json)
         if !outcome { throw ExitCode(2) }
     }
 }
@@ -333,6 +334,7 @@ struct EnrollmentRequestFile: Codable {
 struct ScriptedEnrollment {
     let context: StationContext
     let request: EnrollmentRequestFile
+    var queueOnly = false
 
     struct Report: Encodable {
         var status: String
@@ -424,7 +426,7 @@ struct ScriptedEnrollment {
         for e in submitted.exceptions { report.exceptions[e.position.slug] = "\(e.kind.rawValue): \(e.reason)" }
         report.requests = submitted.requestIDs.map(\.description)
         if !json { say("Queued \(submitted.sequenceNumbers.count) request(s) in the outbox.") }
-        let delivered = try context.sendWithProgress(wait: context.config.sendWaitSeconds, quiet: json)
+        let delivered = queueOnly ? false : try context.sendWithProgress(wait: context.config.sendWaitSeconds, quiet: json)
         report.pending = try context.outbox.pending().count
         let failed = try submitted.sequenceNumbers.compactMap { try context.outbox.item(seq: $0) }.filter { $0.state == .failed }
         if !failed.isEmpty {
@@ -753,12 +755,21 @@ struct StationStandIn: ParsableCommand {
             Replace with the real coordinator once TanbaCluster lands.
             """)
     @Option(help: "Listen address (tcp://127.0.0.1:0 picks a port; tls+tcp:// for mutual TLS).") var listen = "tcp://127.0.0.1:0"
-    @Option(help: "PKI folder: this node's keys and the trusted *.sign.pub.") var pki: String
+    @Option(help: "PKI folder: this node's keys and the trusted *.sign.pub.") var pki: String?
     @Option(help: "This node's name.") var name = "coordinator"
     @Option(help: "SQLite file for the stand-in gallery (kept across restarts).") var db = ":memory:"
     @Option(help: "Write the listening address to this file.") var addressFile: String?
+    @Flag(help: "Print what the gallery in --db holds as JSON and exit (for the outage harness).") var report = false
 
     func run() throws {
+        if report {
+            let coordinator = try StandInCoordinator(path: db, keyring: Keyring()) { _, _ in 0 }
+            struct Report: Encodable { var enrolled: [String]; var enrollExecutions: Int; var repeatedEnrollments: Int }
+            say(try Output.json(Report(enrolled: coordinator.enrolledIINs(), enrollExecutions: coordinator.enrollExecutions,
+                                       repeatedEnrollments: coordinator.repeatedEnrollments)))
+            return
+        }
+        guard let pki else { throw CommandError("stand-in-coordinator needs --pki") }
         let identity = try DevelopmentPKI.loadIdentity(name: name, directory: pki)
         let keyring = try DevelopmentPKI.loadKeyring(directory: pki)
         let tls = listen.hasPrefix("tls+") ? try DevelopmentPKI.loadTLS(name: name, directory: pki) : nil
