@@ -23,6 +23,11 @@ import TanbaWire
     /// `new-session` starts would inherit the pipe and keep it open for ever.
     @discardableResult
     static func run(_ args: [String], output: Bool = false) throws -> String {
+        try spawn(tmux!, args, output: output).output
+    }
+
+    /// Runs `executable` and waits; returns its exit status and (when asked) its stdout.
+    static func spawn(_ executable: String, _ args: [String], output: Bool = false) throws -> (status: Int32, output: String) {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -36,12 +41,12 @@ import TanbaWire
         } else {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         }
-        let argv = ([tmux!] + args).map { strdup($0) } + [nil]
+        let argv = ([executable] + args).map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, tmux!, &actions, nil, argv, environ)
+        let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
         if output { close(fds[1]) }
-        guard rc == 0 else { throw CaptureError.device("posix_spawn tmux: \(rc)") }
+        guard rc == 0 else { throw CaptureError.device("posix_spawn \(executable): \(rc)") }
         var text = [UInt8]()
         if output {
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -54,7 +59,8 @@ import TanbaWire
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return String(decoding: text, as: UTF8.self)
+        let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -1
+        return (exitStatus, String(decoding: text, as: UTF8.self))
     }
 
     struct Pane {
@@ -170,5 +176,57 @@ import TanbaWire
         // The outbox is empty and says so.
         let outbox = try Outbox(path: config.outbox)
         #expect(try outbox.pending().isEmpty && (try outbox.counts()[.delivered]) == 2)
+    }
+
+    @Test func scriptedEnrollmentRefusesWithExitStatus2AndQueuesNothing() throws {
+        guard let binary = Self.binary else { print("skipping: needs the tanba binary"); return }
+        let root = CaptureFixtures.temporaryPath("scripted")
+        try DevelopmentPKI.initialize(directory: root + "/ca")
+        try DevelopmentPKI.issue(name: "station-17", caDirectory: root + "/ca", directory: root + "/nodes")
+        let minor = CaptureFixtures.iin(born: .init(year: 2010, month: 6, day: 1))
+        let request = """
+            {"iin": "\(minor.digits)", "name": "Minor Person", "documentNumber": "N1",
+             "consent": {"form": "F-1", "signed": true}}
+            """
+        try Data(request.utf8).write(to: URL(fileURLWithPath: root + "/request.json"))
+        let args = ["station", "enroll", "--name", "station-17", "--pki", root + "/nodes", "--outbox", root + "/outbox.db",
+                    "--coordinator", "tcp://127.0.0.1:1", "--scanner", "virtual", "--request", root + "/request.json", "--json"]
+        let result = try Self.spawn(binary, args, output: true)
+        #expect(result.status == 2)
+        #expect(result.output.contains("\"status\":\"refused\""))
+        #expect(result.output.contains("from age 18"))
+        let outbox = try Self.spawn(binary, ["station", "outbox", "--outbox", root + "/outbox.db", "--json"], output: true)
+        #expect(outbox.status == 0 && outbox.output.contains("\"pending\":0"))
+
+        // Every finger missing: refused by the ten-finger rule, nothing captured.
+        let exceptions = FingerPosition.tenPrint.map { "--exception=\($0.slug):missing:amputation" }
+        let all = try Self.spawn(binary, ["station", "enroll", "--name", "station-17", "--pki", root + "/nodes",
+                                          "--outbox", root + "/outbox.db", "--coordinator", "tcp://127.0.0.1:1",
+                                          "--iin", CaptureFixtures.adult.digits, "--person-name", "A", "--document-number", "N2",
+                                          "--form", "F-2", "--json"] + exceptions, output: true)
+        #expect(all.status == 2 && all.output.contains("BIO 10"))
+    }
+}
+
+@Suite struct StationConfigTests {
+    @Test func theSampleConfigParsesAndMissingKeysTakeDefaults() throws {
+        let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("configs/station.json").path
+        let config = try StationConfig.load(path: sample)
+        #expect(config.name == "station-17" && config.imageExport == "none" && config.maximumAttempts == 3)
+        let partial = try JSONDecoder().decode(StationConfig.self, from: Data(#"{"name": "station-2", "minimumQuality": 55}"#.utf8))
+        #expect(partial.name == "station-2" && partial.minimumQuality == 55 && partial.scanner == "libfprint"
+                && partial.retryMaximumMilliseconds == 30_000)
+    }
+
+    @Test func imagesCannotBeSetToLeaveUnencrypted() {
+        #expect(throws: StationConfigError.self) {
+            try JSONDecoder().decode(StationConfig.self, from: Data(#"{"imageExport": "plain"}"#.utf8))
+        }
+        #expect(throws: StationConfigError.self) {
+            try JSONDecoder().decode(StationConfig.self, from: Data(#"{"imageExport": "encrypted"}"#.utf8))
+        }
+        #expect(FingerPosition(slug: "left-little") == .leftLittle && FingerPosition(slug: "3") == .rightMiddle)
+        #expect(FingerPosition(slug: "nose") == nil)
     }
 }
