@@ -194,3 +194,41 @@ struct FakeCluster {
         #expect(cluster.coordinator.enrolledIINs().count == 2)
     }
 }
+
+@Suite struct ConsentMessageTests {
+    @Test func consentBodyRoundTripsAndBadBodiesGetTypedErrors() throws {
+        let desk = EnrollmentDesk(identity: CaptureFixtures.station, profile: CaptureFixtures.profile,
+                                  outbox: try Outbox(path: ":memory:"), now: { CaptureFixtures.noon })
+        let consent = try desk.consent(for: CaptureFixtures.subject(), formReference: "F-9")
+        let message = WireMessage.consent(consent.message)
+        let body = message.encodedBody()
+        #expect(try WireMessage.decode(type: .consent, payload: body) == message)
+        // The layout: 12 IIN digits, action, u32 length, document, 64-byte signature.
+        #expect(body.count == 12 + 1 + 4 + consent.document.count + 64)
+        var badAction = body
+        badAction[12] = 3
+        #expect(throws: DecodeError.self) { try WireMessage.decode(type: .consent, payload: badAction) }
+        #expect(throws: DecodeError.self) { try WireMessage.decode(type: .consent, payload: Array(body.dropLast())) }
+        #expect(throws: DecodeError.self) { try WireMessage.decode(type: .consent, payload: body + [0]) }
+    }
+
+    @Test func theCoordinatorKeepsOnlyConsentSignedByTheSendingStation() throws {
+        let coordinator = try StandInCoordinator(keyring: CaptureFixtures.coordinatorKeyring, scorer: { _, _ in 0 })
+        let desk = EnrollmentDesk(identity: CaptureFixtures.station, profile: CaptureFixtures.profile,
+                                  outbox: try Outbox(path: ":memory:"), now: { CaptureFixtures.noon })
+        var forged = try desk.consent(for: CaptureFixtures.subject(), formReference: "F-9").message
+        forged.document = Array(String(decoding: forged.document, as: UTF8.self)
+            .replacingOccurrences(of: "\"publication\":false", with: "\"publication\":true").utf8)
+        guard case .error(let code, _) = coordinator.handle(sender: "station-17", .consent(forged)) else {
+            Issue.record("forged consent accepted"); return
+        }
+        #expect(code == .invalidArgument)
+        // Without consent on record, ENROLL is refused.
+        let enroll = WireMessage.enroll(EnrollRequest(iin: CaptureFixtures.adult,
+                                                      record: FingerprintRecord(views: CaptureFixtures.tenTemplates())))
+        guard case .error(let code2, let text) = coordinator.handle(sender: "station-17", enroll) else {
+            Issue.record("enrolled without consent"); return
+        }
+        #expect(code2 == .invalidArgument && text.contains("no consent"))
+    }
+}

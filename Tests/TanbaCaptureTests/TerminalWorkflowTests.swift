@@ -178,6 +178,29 @@ import TanbaWire
         #expect(try outbox.pending().isEmpty && (try outbox.counts()[.delivered]) == 2)
     }
 
+    @Test func operatorSeesTheAgeRefusalBeforeAnyFingerIsCaptured() throws {
+        guard let binary = Self.binary, Self.tmux != nil else { print("skipping: needs tmux and the tanba binary"); return }
+        let root = CaptureFixtures.temporaryPath("terminal-refusal")
+        try DevelopmentPKI.initialize(directory: root + "/ca")
+        try DevelopmentPKI.issue(name: "station-17", caDirectory: root + "/ca", directory: root + "/nodes")
+        let session = "tanba-refusal-\(getpid())"
+        try Self.run(["new-session", "-d", "-s", session, "-x", "160", "-y", "50",
+                      "\(binary) station enroll --name station-17 --pki \(root)/nodes --outbox \(root)/outbox.db --coordinator tcp://127.0.0.1:1 --scanner virtual; echo EXIT=$?; sleep 30"])
+        defer { _ = try? Self.run(["kill-session", "-t", session]) }
+        let pane = Pane(session: session)
+        let seventeen = CaptureFixtures.iin(born: .init(year: 2009, month: 1, day: 5), sex: .female)
+        try pane.answer("Document type", "")
+        try pane.answer("Document number", "N77")
+        try pane.answer("IIN (12 digits)", seventeen.digits)
+        try pane.wait(for: "(age 17), female")
+        try pane.answer("Full name", "Young Person")
+        try pane.answer("Citizenship", "")
+        try pane.answer("Declared legally incapable", "n")
+        try pane.wait(for: "ENROLLMENT REFUSED: refused: the person is 17; enrollment for public services is from age 18")
+        try pane.wait(for: "EXIT=2")
+        #expect(!(try pane.screen()).contains("Place the"))
+    }
+
     @Test func scriptedEnrollmentRefusesWithExitStatus2AndQueuesNothing() throws {
         guard let binary = Self.binary else { print("skipping: needs the tanba binary"); return }
         let root = CaptureFixtures.temporaryPath("scripted")

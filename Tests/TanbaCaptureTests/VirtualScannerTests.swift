@@ -3,6 +3,7 @@ import Testing
 import TanbaCore
 import TanbaImaging
 import TanbaSynth
+import TanbaTestSupport
 import TanbaWire
 @testable import TanbaCapture
 
@@ -126,6 +127,44 @@ import TanbaWire
                 .attempt($0, number: 1).template
         }
         let impostor = try await counter.verify(subject.iin, probe: other)
+        #expect(!impostor.isMatch && impostor.score < genuine.score)
+    }
+
+    /// Real prints: FVC2002 DB1 fingers 101…110 as one person's ten fingers, impression 1
+    /// enrolled through the virtual scanner, impression 4 verified at the counter.
+    @Test(.enabled(if: SharedDatasets.available, Comment(rawValue: SharedDatasets.skipReason)))
+    func realImagesFromTheSharedDatasetsEnrollAndVerify() async throws {
+        func image(_ finger: Int, _ impression: Int) throws -> FingerprintImage {
+            try ImageDecoder.decode(contentsOf: SharedDatasets.url("fvc2002_db1_b/\(finger)_\(impression).tif").path, dpi: 500)
+        }
+        let images = try Dictionary(uniqueKeysWithValues: FingerPosition.tenPrint.map { ($0, try image(100 + Int($0.rawValue), 1)) })
+        let scanner = try VirtualScanner { position, _ in images[position] }
+        defer { scanner.close() }
+        let capture = FingerCapture(source: scanner, minimumQuality: 0, maximumAttempts: 1)
+        let templates = try FingerPosition.tenPrint.map { try capture.attempt($0, number: 1).template }
+        #expect(templates.allSatisfy { $0.minutiae.count >= 10 })
+
+        let cluster = try await FakeCluster()
+        let outbox = try Outbox(path: ":memory:")
+        let desk = EnrollmentDesk(identity: CaptureFixtures.station, profile: CaptureFixtures.profile, outbox: outbox,
+                                  now: { CaptureFixtures.noon })
+        let subject = CaptureFixtures.subject()
+        _ = try desk.submit(EnrollmentCase(subject: subject, consent: try desk.consent(for: subject, formReference: "F-1"),
+                                           captured: templates))
+        #expect(try await cluster.sender(outbox).drain(timeout: .seconds(5)))
+
+        let counter = CounterVerification(caller: cluster.caller(), address: cluster.address)
+        let extractor = MinutiaeExtractor()
+        let genuine = try await counter.verify(subject.iin, probe: [
+            try extractor.extract(try image(101, 4), position: .rightThumb),
+            try extractor.extract(try image(102, 4), position: .rightIndex),
+        ])
+        #expect(genuine.isMatch)
+        // Fingers 105 and 106 presented as the right thumb and index: no match.
+        let impostor = try await counter.verify(subject.iin, probe: [
+            try extractor.extract(try image(105, 4), position: .rightThumb),
+            try extractor.extract(try image(106, 4), position: .rightIndex),
+        ])
         #expect(!impostor.isMatch && impostor.score < genuine.score)
     }
 }
