@@ -176,6 +176,16 @@ import TanbaWire
         // The outbox is empty and says so.
         let outbox = try Outbox(path: config.outbox)
         #expect(try outbox.pending().isEmpty && (try outbox.counts()[.delivered]) == 2)
+        let listing = try Self.spawn(binary, ["station", "outbox", "--config", configPath, "--all"], output: true)
+        #expect(listing.status == 0 && listing.output.contains("0 pending, 0 failed, 2 delivered"))
+        #expect(listing.output.contains("DELIVERED ENROLL \(person.digits)"))
+
+        // At the counter: the same person (other impressions) matches; a claim on another IIN is not found.
+        let verify = try Self.spawn(binary, ["station", "verify", "--config", configPath, "--iin", person.digits, "--json"], output: true)
+        #expect(verify.status == 0 && verify.output.contains("\"match\":true"), "\(verify.output)")
+        let stranger = CaptureFixtures.iin(born: .init(year: 1975, month: 2, day: 2), serial: 77)
+        let notEnrolled = try Self.spawn(binary, ["station", "verify", "--config", configPath, "--iin", stranger.digits], output: true)
+        #expect(notEnrolled.status != 0)
     }
 
     @Test func operatorSeesTheAgeRefusalBeforeAnyFingerIsCaptured() throws {
