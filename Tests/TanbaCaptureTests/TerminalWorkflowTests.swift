@@ -3,6 +3,7 @@ import Testing
 import TanbaCore
 import TanbaMatch
 import TanbaWire
+import Synchronization
 @testable import TanbaCapture
 
 /// The operator workflow as a person uses it: `tanba station enroll` runs in a tmux pane,
@@ -24,6 +25,22 @@ import TanbaWire
     @discardableResult
     static func run(_ args: [String], output: Bool = false) throws -> String {
         try spawn(tmux!, args, output: output).output
+    }
+
+    /// Starts `executable` without waiting (stdout and stderr to `log`); returns its pid.
+    static func start(_ executable: String, _ args: [String], log: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + args).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard rc == 0 else { throw CaptureError.device("posix_spawn \(executable): \(rc)") }
+        return pid
     }
 
     /// Runs `executable` and waits; returns its exit status and (when asked) its stdout.
@@ -188,6 +205,58 @@ import TanbaWire
         #expect(notEnrolled.status != 0)
     }
 
+    /// A real kill -9 of the station's sender while the coordinator is executing its ENROLL:
+    /// the restarted sender resends the same request ID and the person is enrolled once.
+    @Test func killMinus9OfTheSenderMidRequestNeverEnrollsTwice() async throws {
+        guard let binary = Self.binary else { print("skipping: needs the tanba binary"); return }
+        let root = CaptureFixtures.temporaryPath("kill9")
+        let nodes = root + "/nodes"
+        try DevelopmentPKI.initialize(directory: root + "/ca")
+        for name in ["coordinator", "station-17"] { try DevelopmentPKI.issue(name: name, caDirectory: root + "/ca", directory: nodes) }
+        let coordinator = try StandInCoordinator(keyring: try DevelopmentPKI.loadKeyring(directory: nodes), scorer: { _, _ in 0 })
+        let enrollReceived = Counter()
+        // The coordinator takes 1.5 s over each ENROLL: the station is killed in that window.
+        let service = SignedService(identity: try DevelopmentPKI.loadIdentity(name: "coordinator", directory: nodes),
+                                    keyring: coordinator.keyring) { sender, request in
+            if case .enroll = request {
+                enrollReceived.increment()
+                try? await Task.sleep(for: .milliseconds(1500))
+            }
+            return coordinator.handle(sender: sender, request)
+        }
+        let transport = NNGTransport()
+        let listener = try await transport.listen(on: "tcp://127.0.0.1:0", handler: service.requestHandler)
+        defer { Task { await listener.close() } }
+
+        let outboxPath = root + "/outbox.db"
+        let station = try DevelopmentPKI.loadIdentity(name: "station-17", directory: nodes)
+        let desk = EnrollmentDesk(identity: station, profile: CaptureFixtures.profile, outbox: try Outbox(path: outboxPath))
+        let subject = CaptureFixtures.subject()
+        _ = try desk.submit(EnrollmentCase(subject: subject, consent: try desk.consent(for: subject, formReference: "F-1"),
+                                           captured: CaptureFixtures.tenTemplates()))
+        let args = ["station", "send", "--name", "station-17", "--pki", nodes, "--outbox", outboxPath,
+                    "--coordinator", listener.address]
+        let pid = try Self.start(binary, args + ["--watch"], log: root + "/sender.log")
+        let end = Date().addingTimeInterval(20)
+        while enrollReceived.value == 0 && Date() < end { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(enrollReceived.value == 1)
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        #expect((status & 0x7F) == SIGKILL)
+        // The ENROLL is still pending in the outbox (the answer never arrived)...
+        #expect(try Outbox(path: outboxPath).pending().map(\.type) == [.enroll])
+        try await Task.sleep(for: .milliseconds(1600)) // ...while the coordinator finished executing it.
+        #expect(coordinator.enrollExecutions == 1)
+
+        // Restart: the same request ID is resent and answered from the coordinator's cache.
+        let again = try Self.spawn(binary, args + ["--timeout", "20"], output: true)
+        #expect(again.status == 0 && again.output.contains("Outbox empty."), "\(again.output)")
+        #expect(coordinator.enrollExecutions == 1 && coordinator.repeatedEnrollments == 0)
+        #expect(coordinator.enrolledIINs() == [subject.iin.digits])
+        #expect(try Outbox(path: outboxPath).items().last?.answer == "enrolled")
+    }
+
     @Test func operatorSeesTheAgeRefusalBeforeAnyFingerIsCaptured() throws {
         guard let binary = Self.binary, Self.tmux != nil else { print("skipping: needs tmux and the tanba binary"); return }
         let root = CaptureFixtures.temporaryPath("terminal-refusal")
@@ -262,4 +331,11 @@ import TanbaWire
         #expect(FingerPosition(slug: "left-little") == .leftLittle && FingerPosition(slug: "3") == .rightMiddle)
         #expect(FingerPosition(slug: "nose") == nil)
     }
+}
+
+/// A thread-safe counter for handlers.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }
