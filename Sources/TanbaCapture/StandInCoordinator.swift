@@ -8,7 +8,8 @@ import TanbaWire
 /// A stand-in for the coordinator, for station tests and the branch-outage harness until the
 /// real cluster (TanbaCluster) lands: the same signed protocol, a small SQLite gallery, 1:1
 /// verification with a scoring function supplied by the caller (the CLI passes TanbaMatch's
-/// comparator). It is not the cluster: no shards, no 1:N search, no encryption at rest.
+/// comparator). It is not the cluster: no shards, an exhaustive 1:N over a small gallery,
+/// no encryption at rest.
 ///
 /// What it enforces, so station tests show real behaviour: a CONSENT signed by the sending
 /// station (verified against its keyring key) must be on record before ENROLL/UPDATE; ENROLL
@@ -143,6 +144,24 @@ public final class StandInCoordinator: Sendable {
                     let fused = scores.map(\.score).max() ?? 0
                     return .verifyAnswer(VerifyAnswer(isMatch: fused >= threshold, fusedScore: fused, fingerScores: scores,
                                                       threshold: threshold, coverage: ShardCoverage(contributed: [0])))
+                case .identify(let q):
+                    // Exhaustive 1:N over the (small) stand-in gallery: best score per finger
+                    // position, fused by the maximum, as VERIFY does.
+                    var candidates: [Candidate] = []
+                    for row in try db.query("SELECT iin, record FROM enrolled") {
+                        guard let iin = try? IIN(row[0].string ?? ""), let bytes = row[1].bytes else { continue }
+                        let enrolled = try TemplateCodec.decode(bytes, as: .native)
+                        var scores: [FingerScore] = []
+                        for probe in q.probe.views {
+                            guard let reference = enrolled.view(for: probe.position) else { continue }
+                            scores.append(FingerScore(position: probe.position, score: scorer(probe, reference)))
+                        }
+                        let fused = scores.map(\.score).max() ?? 0
+                        if fused >= threshold { candidates.append(Candidate(iin: iin, fusedScore: fused, fingerScores: scores)) }
+                    }
+                    candidates.sort { $0.fusedScore > $1.fusedScore }
+                    return .identifyAnswer(IdentifyAnswer(candidates: Array(candidates.prefix(q.topK)), threshold: threshold,
+                                                          coverage: ShardCoverage(contributed: [0])))
                 default:
                     return .error(code: .unsupported, message: "the stand-in coordinator does not serve \(request.type)")
                 }

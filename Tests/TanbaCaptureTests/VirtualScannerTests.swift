@@ -128,6 +128,19 @@ import TanbaWire
         }
         let impostor = try await counter.verify(subject.iin, probe: other)
         #expect(!impostor.isMatch && impostor.score < genuine.score)
+
+        // And 1:N: the fresh impressions identify the person among the enrolled.
+        let second = CaptureFixtures.subject(CaptureFixtures.iin(born: .init(year: 1970, month: 7, day: 7), serial: 31), name: "Other")
+        _ = try desk.submit(EnrollmentCase(subject: second, consent: try desk.consent(for: second, formReference: "F-2"),
+                                           captured: other,
+                                           exceptions: FingerPosition.tenPrint.dropFirst(2).map {
+                                               FingerException(position: $0, kind: .bandaged, reason: "burns") }))
+        #expect(try await cluster.sender(outbox).drain(timeout: .seconds(5)))
+        let answer = try await cluster.caller().call(.identify(IdentifyRequest(probe: FingerprintRecord(views: fresh), topK: 5)),
+                                                     to: "coordinator", at: cluster.address, deadline: .seconds(5))
+        guard case .identifyAnswer(let identified) = answer else { Issue.record("no IDENTIFY answer"); return }
+        #expect(identified.candidates.first?.iin == subject.iin)
+        #expect(!identified.candidates.contains { $0.iin == second.iin })
     }
 
     /// Real prints: FVC2002 DB1 fingers 101…110 as one person's ten fingers, impression 1
