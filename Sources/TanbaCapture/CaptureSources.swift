@@ -199,20 +199,23 @@ public final class VirtualImageFeeder: Sendable {
     }
 
     /// Queues an image; the device returns it from its next capture. Images larger than the
-    /// socket buffer block until the device reads them, so this writes on its own thread.
-    public func push(_ image: FingerprintImage) {
+    /// socket buffer block until the device reads them, so this writes on its own thread
+    /// (after connecting here, so that a device that is not listening is an error, not a
+    /// capture waiting for ever).
+    public func push(_ image: FingerprintImage) throws(CaptureError) {
         let bytes = VirtualImageFeeder.header(Int32(image.width), Int32(image.height)) + image.pixels
-        pushRaw(bytes)
+        try pushRaw(bytes)
     }
 
     /// Sends a command (negative width): e.g. (-1, code) retry error, (-2, code) device error.
-    public func command(_ code: Int32, _ value: Int32) {
-        pushRaw(VirtualImageFeeder.header(code, value))
+    public func command(_ code: Int32, _ value: Int32) throws(CaptureError) {
+        try pushRaw(VirtualImageFeeder.header(code, value))
     }
 
     private let writer = Mutex<[UInt8]?>(nil)
 
-    private func pushRaw(_ bytes: [UInt8]) {
+    private func pushRaw(_ bytes: [UInt8]) throws(CaptureError) {
+        _ = try connected()
         // Serialised: one writer thread at a time keeps frames whole and in order.
         let box = UnsafeSendableBox(bytes: bytes, feeder: self)
         let thread = Thread {
@@ -247,7 +250,7 @@ public final class VirtualScanner: CaptureSource {
         self.device = try LibfprintDevice(driver: "virtual_image", virtualImageSocket: socketPath, dpi: dpi,
                                           beforeCapture: { (position, attempt) throws(CaptureError) in
             guard let image = imageFor(position, attempt) else { throw .noImage(position, attempt: attempt) }
-            feeder.push(image)
+            try feeder.push(image)
         })
     }
 
