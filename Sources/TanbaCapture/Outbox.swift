@@ -59,6 +59,20 @@ public final class Outbox: Sendable {
                 created_at TEXT NOT NULL);
             CREATE INDEX consents_iin ON consents (iin);
             """),
+        Migration(version: 2, name: "enrollment journal", sql: """
+            -- What the station enrolled and which fingers it did not capture, and why [BIO 7]:
+            -- the protocol's ENROLL carries only the captured fingers.
+            CREATE TABLE enrollments (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                iin TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                consent_id TEXT NOT NULL,
+                fingers TEXT NOT NULL,
+                exceptions TEXT NOT NULL,
+                outbox_seq INTEGER NOT NULL REFERENCES outbox (seq),
+                created_at TEXT NOT NULL);
+            CREATE INDEX enrollments_iin ON enrollments (iin);
+            """),
     ]
 
     private let db: Mutex<Database>
@@ -85,10 +99,30 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// A journal line for an enrollment: written with its outbox items.
+    public struct JournalEntry: Sendable, Equatable {
+        public var iin: String
+        public var kind: String
+        public var consentID: String
+        public var fingers: [String]
+        public var exceptions: [FingerException]
+        /// Index into the enqueued entries of the ENROLL/UPDATE item.
+        public var entryIndex: Int
+        public init(iin: String, kind: String, consentID: String, fingers: [String], exceptions: [FingerException], entryIndex: Int) {
+            self.iin = iin
+            self.kind = kind
+            self.consentID = consentID
+            self.fingers = fingers
+            self.exceptions = exceptions
+            self.entryIndex = entryIndex
+        }
+    }
+
     /// Writes `entries` in one transaction (all or none) and, when given, the signed consent
-    /// documents that go with them. Returns the sequence numbers.
+    /// documents and the enrollment journal line that go with them. Returns the sequence numbers.
     @discardableResult
-    public func enqueue(_ entries: [Entry], consents: [ConsentRequest] = [], consentIDs: [String] = []) throws -> [Int64] {
+    public func enqueue(_ entries: [Entry], consents: [ConsentRequest] = [], consentIDs: [String] = [],
+                        journal: JournalEntry? = nil) throws -> [Int64] {
         try db.withLock { db in
             try db.transaction {
                 let now = AstanaTime.now()
@@ -107,6 +141,17 @@ public final class Outbox: Sendable {
                               .integer(Int64(e.message.type.rawValue)), .blob(e.message.encodedBody()),
                               .text(e.iin.digits), .text(e.label), .text(now)])
                     seqs.append(db.lastInsertRowID)
+                }
+                if let j = journal {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
+                    try db.run("""
+                        INSERT INTO enrollments (iin, kind, consent_id, fingers, exceptions, outbox_seq, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """, [.text(j.iin), .text(j.kind), .text(j.consentID),
+                              .text(String(decoding: try encoder.encode(j.fingers), as: UTF8.self)),
+                              .text(String(decoding: try encoder.encode(j.exceptions), as: UTF8.self)),
+                              .integer(seqs[j.entryIndex]), .text(now)])
                 }
                 return seqs
             }
@@ -169,6 +214,20 @@ public final class Outbox: Sendable {
         try db.withLock {
             _ = try $0.run("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE seq = ?",
                        [.text(error), .integer(seq)])
+        }
+    }
+
+    /// The journal of a person's enrollments at this station, oldest first.
+    public func journal(iin: IIN) throws -> [JournalEntry] {
+        try db.withLock { db in
+            try db.query("SELECT iin, kind, consent_id, fingers, exceptions FROM enrollments WHERE iin = ? ORDER BY seq",
+                         [.text(iin.digits)]).map { r in
+                let decoder = JSONDecoder()
+                return JournalEntry(iin: r[0].string ?? "", kind: r[1].string ?? "", consentID: r[2].string ?? "",
+                                    fingers: (try? decoder.decode([String].self, from: Data((r[3].string ?? "[]").utf8))) ?? [],
+                                    exceptions: (try? decoder.decode([FingerException].self, from: Data((r[4].string ?? "[]").utf8))) ?? [],
+                                    entryIndex: 1)
+            }
         }
     }
 

@@ -123,6 +123,11 @@ public struct EnrollmentDesk: Sendable {
     /// Checks every rule, then writes CONSENT and ENROLL (or UPDATE for a re-enrollment) to
     /// the outbox in one transaction. Throws `RuleViolation` with the operator's message.
     public func submit(_ c: EnrollmentCase) throws -> Submitted {
+        var c = c
+        if case .reenrollment = c.kind, c.previousConsentID == nil {
+            // The consent of this person's last enrollment here: a re-enrollment may not reuse it.
+            c.previousConsentID = try outbox.journal(iin: c.subject.iin).last?.consentID
+        }
         let exceptions = try rules.check(c, verifyingKey: SignedConsent.verifier(identity.publicKey))
         let consent = c.consent!
         let record = FingerprintRecord(views: c.captured.sorted { $0.position < $1.position })
@@ -144,7 +149,14 @@ public struct EnrollmentDesk: Sendable {
             Outbox.Entry(.consent(consent.message), iin: c.subject.iin, label: "CONSENT \(c.subject.iin) \(consent.record.formReference)"),
             Outbox.Entry(main, iin: c.subject.iin, label: label + (exceptionText.isEmpty ? "" : " exceptions: \(exceptionText)")),
         ]
-        let seqs = try outbox.enqueue(entries, consents: [consent.message], consentIDs: [consent.record.id])
+        let kindText: String
+        switch c.kind {
+        case .new: kindText = "new"
+        case .reenrollment(let reason): kindText = "re-enrollment: \(reason)"
+        }
+        let journal = Outbox.JournalEntry(iin: c.subject.iin.digits, kind: kindText, consentID: consent.record.id,
+                                          fingers: record.views.map(\.position.slug), exceptions: exceptions, entryIndex: 1)
+        let seqs = try outbox.enqueue(entries, consents: [consent.message], consentIDs: [consent.record.id], journal: journal)
         return Submitted(sequenceNumbers: seqs, exceptions: exceptions, requestIDs: entries.map(\.requestID))
     }
 

@@ -203,6 +203,23 @@ import TanbaWire
         guard case .enroll(let e) = try items[1].message() else { Issue.record("not an ENROLL"); return }
         #expect(e.record.views.count == 9 && e.record.view(for: .leftLittle) == nil)
         #expect(items[1].label.contains("left little: missing (amputated 2019)"))
+        // The station's journal records which fingers are missing and why [BIO 7].
+        let journal = try desk.outbox.journal(iin: s.iin)
+        #expect(journal.count == 1 && journal[0].exceptions == ex && journal[0].fingers.count == 9 && journal[0].kind == "new")
+    }
+
+    @Test func reenrollmentCannotReuseTheConsentOfTheFirstEnrollmentAtThisStation() throws {
+        let s = CaptureFixtures.subject()
+        let first = consent(s)
+        _ = try desk.submit(EnrollmentCase(subject: s, consent: first, captured: CaptureFixtures.tenTemplates()))
+        // Same consent again for the re-enrollment: found in the journal, refused.
+        #expect(throws: RuleViolation.reenrollmentConsentReused) {
+            try desk.submit(EnrollmentCase(subject: s, kind: .reenrollment(reason: "scars"), consent: first,
+                                           captured: CaptureFixtures.tenTemplates()))
+        }
+        _ = try desk.submit(EnrollmentCase(subject: s, kind: .reenrollment(reason: "scars"), consent: consent(s),
+                                           captured: CaptureFixtures.tenTemplates()))
+        #expect(try desk.outbox.journal(iin: s.iin).map(\.kind) == ["new", "re-enrollment: scars"])
     }
 
     @Test func revocationAndDeletionAreQueuedSameDay() throws {
