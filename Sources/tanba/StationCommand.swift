@@ -456,6 +456,14 @@ struct InteractiveEnrollment {
         let rules = context.desk.rules
         say("Tanba capture station \(c.name) — \(c.branch) — operator \(c.operatorEmployee)")
         say("Today (Astana): \(rules.today). Outbox: \(try context.outbox.pending().count) pending request(s).")
+        if c.scanner == "libfprint" {
+            // Find out now, not after the consent is signed, that no scanner is connected.
+            let devices = try LibfprintDevice.list().filter { $0.canCapture && (c.scannerDriver == nil || $0.driver == c.scannerDriver) }
+            guard !devices.isEmpty else {
+                throw CommandError("no fingerprint scanner found\(c.scannerDriver.map { " with driver \($0)" } ?? ""): connect one (tanba station devices)")
+            }
+            say("Scanner: \(devices[min(c.scannerIndex, devices.count - 1)].name)")
+        }
 
         heading("1. Identify the person")
         let documentType: Subject.DocumentType = try console.choose("Document type",
