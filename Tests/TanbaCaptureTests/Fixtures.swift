@@ -62,3 +62,16 @@ enum CaptureFixtures {
         return path
     }
 }
+
+/// Runs blocking work (libfprint device calls, extraction, child processes) on its own
+/// thread, so that the test does not hold one of the few cooperative-pool threads that the
+/// other suites' async networking (nng continuations) needs on a 2-core machine.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+}

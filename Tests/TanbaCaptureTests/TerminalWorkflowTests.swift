@@ -27,6 +27,10 @@ import Synchronization
         try spawn(tmux!, args, output: output).output
     }
 
+    static func spawnOffPool(_ executable: String, _ args: [String], output: Bool = false) async throws -> (status: Int32, output: String) {
+        try await offPool { try spawn(executable, args, output: output) }
+    }
+
     /// Starts `executable` without waiting (stdout and stderr to `log`); returns its pid.
     static func start(_ executable: String, _ args: [String], log: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
@@ -87,19 +91,19 @@ import Synchronization
             if !text.isEmpty { try TerminalWorkflowTests.run(["send-keys", "-t", session, "-l", text]) }
             try TerminalWorkflowTests.run(["send-keys", "-t", session, "Enter"])
         }
-        /// Waits until `text` appears on screen at least `count` times.
-        func wait(for text: String, count: Int = 1, timeout: Double = 30) throws {
+        /// Waits until `text` appears on screen at least `count` times (sleeping, not blocking).
+        func wait(for text: String, count: Int = 1, timeout: Double = 30) async throws {
             let end = Date().addingTimeInterval(timeout)
             while Date() < end {
                 if try screen().components(separatedBy: text).count - 1 >= count { return }
-                Thread.sleep(forTimeInterval: 0.05)
+                try await Task.sleep(for: .milliseconds(50))
             }
             Issue.record("timed out waiting for \"\(text)\" (×\(count)); screen:\n\(try screen())")
             throw CancellationError()
         }
         /// Waits for the prompt, then answers it.
-        func answer(_ prompt: String, _ text: String, count: Int = 1) throws {
-            try wait(for: prompt, count: count)
+        func answer(_ prompt: String, _ text: String, count: Int = 1) async throws {
+            try await wait(for: prompt, count: count)
             try type(text)
         }
     }
@@ -145,42 +149,42 @@ import Synchronization
         var mistyped = Array(person.digits)
         mistyped[11] = mistyped[11] == "0" ? "1" : "0"
 
-        try pane.wait(for: "Tanba capture station station-17")
-        try pane.answer("Document type", "")
-        try pane.answer("Document number", "N0123456")
-        try pane.answer("IIN (12 digits)", String(mistyped))
-        try pane.wait(for: "please re-enter")
-        try pane.answer("IIN (12 digits)", person.digits, count: 2)
-        try pane.wait(for: "IIN valid: born 1990-03-14 (age 36), male")
-        try pane.answer("Full name", "Aigerim Test")
-        try pane.answer("Citizenship", "")
-        try pane.answer("Declared legally incapable", "")
-        try pane.answer("Re-enrollment", "n")
-        try pane.answer("Consent form reference", "F-17/2026/0001")
-        try pane.answer("Term of consent", "")
-        try pane.answer("third parties", "n")
-        try pane.answer("Cross-border transfer", "n")
-        try pane.answer("Publication in public sources", "n")
-        try pane.answer("signed the consent form", "y")
-        try pane.wait(for: "signed by station station-17")
+        try await pane.wait(for: "Tanba capture station station-17")
+        try await pane.answer("Document type", "")
+        try await pane.answer("Document number", "N0123456")
+        try await pane.answer("IIN (12 digits)", String(mistyped))
+        try await pane.wait(for: "please re-enter")
+        try await pane.answer("IIN (12 digits)", person.digits, count: 2)
+        try await pane.wait(for: "IIN valid: born 1990-03-14 (age 36), male")
+        try await pane.answer("Full name", "Aigerim Test")
+        try await pane.answer("Citizenship", "")
+        try await pane.answer("Declared legally incapable", "")
+        try await pane.answer("Re-enrollment", "n")
+        try await pane.answer("Consent form reference", "F-17/2026/0001")
+        try await pane.answer("Term of consent", "")
+        try await pane.answer("third parties", "n")
+        try await pane.answer("Cross-border transfer", "n")
+        try await pane.answer("Publication in public sources", "n")
+        try await pane.answer("signed the consent form", "y")
+        try await pane.wait(for: "signed by station station-17")
         for (i, position) in FingerPosition.tenPrint.enumerated() where position != .leftLittle {
-            try pane.answer("[\(i + 1)/10] Place the \(position.displayName) on the scanner", "")
+            try await pane.answer("[\(i + 1)/10] Place the \(position.displayName) on the scanner", "")
             if position == .leftRing {
                 // The first placement is smudged: quality shown, too low, retry.
-                try pane.wait(for: "Below the minimum quality")
-                try pane.answer("[9/10] Place the LEFT RING on the scanner", "", count: 2)
-                try pane.wait(for: "attempt 2: quality")
+                try await pane.wait(for: "Below the minimum quality")
+                try await pane.answer("[9/10] Place the LEFT RING on the scanner", "", count: 2)
+                try await pane.wait(for: "attempt 2: quality")
             }
         }
         // The left little finger is bandaged: exception with a reason.
-        try pane.answer("[10/10] Place the LEFT LITTLE on the scanner", "x")
-        try pane.answer("Exception for LEFT LITTLE", "bandaged")
-        try pane.answer("Reason", "bandage after a cut")
-        try pane.wait(for: "== 4. Summary ==")
-        try pane.wait(for: "EXCEPTION bandaged: bandage after a cut")
-        try pane.answer("Send the enrollment?", "")
-        try pane.wait(for: "Sent.", timeout: 30)
-        try pane.wait(for: "EXIT=0")
+        try await pane.answer("[10/10] Place the LEFT LITTLE on the scanner", "x")
+        try await pane.answer("Exception for LEFT LITTLE", "bandaged")
+        try await pane.answer("Reason", "bandage after a cut")
+        try await pane.wait(for: "== 4. Summary ==")
+        try await pane.wait(for: "EXCEPTION bandaged: bandage after a cut")
+        try await pane.answer("Send the enrollment?", "")
+        try await pane.wait(for: "Sent.", timeout: 30)
+        try await pane.wait(for: "EXIT=0")
         let screen = try pane.screen()
         if ProcessInfo.processInfo.environment["TANBA_SHOW_SCREEN"] != nil { print(screen) }
         #expect(screen.contains("[2/2] ENROLL \(person.digits) (9 fingers)"))
@@ -193,15 +197,15 @@ import Synchronization
         // The outbox is empty and says so.
         let outbox = try Outbox(path: config.outbox)
         #expect(try outbox.pending().isEmpty && (try outbox.counts()[.delivered]) == 2)
-        let listing = try Self.spawn(binary, ["station", "outbox", "--config", configPath, "--all"], output: true)
+        let listing = try await Self.spawnOffPool(binary, ["station", "outbox", "--config", configPath, "--all"], output: true)
         #expect(listing.status == 0 && listing.output.contains("0 pending, 0 failed, 2 delivered"))
         #expect(listing.output.contains("DELIVERED ENROLL \(person.digits)"))
 
         // At the counter: the same person (other impressions) matches; a claim on another IIN is not found.
-        let verify = try Self.spawn(binary, ["station", "verify", "--config", configPath, "--iin", person.digits, "--json"], output: true)
+        let verify = try await Self.spawnOffPool(binary, ["station", "verify", "--config", configPath, "--iin", person.digits, "--json"], output: true)
         #expect(verify.status == 0 && verify.output.contains("\"match\":true"), "\(verify.output)")
         let stranger = CaptureFixtures.iin(born: .init(year: 1975, month: 2, day: 2), serial: 77)
-        let notEnrolled = try Self.spawn(binary, ["station", "verify", "--config", configPath, "--iin", stranger.digits], output: true)
+        let notEnrolled = try await Self.spawnOffPool(binary, ["station", "verify", "--config", configPath, "--iin", stranger.digits], output: true)
         #expect(notEnrolled.status != 0)
     }
 
@@ -241,8 +245,11 @@ import Synchronization
         while enrollReceived.value == 0 && Date() < end { try await Task.sleep(for: .milliseconds(20)) }
         #expect(enrollReceived.value == 1)
         kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        let status = try await offPool { () -> Int32 in
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            return status
+        }
         #expect((status & 0x7F) == SIGKILL)
         // The ENROLL is still pending in the outbox (the answer never arrived)...
         #expect(try Outbox(path: outboxPath).pending().map(\.type) == [.enroll])
@@ -250,14 +257,14 @@ import Synchronization
         #expect(coordinator.enrollExecutions == 1)
 
         // Restart: the same request ID is resent and answered from the coordinator's cache.
-        let again = try Self.spawn(binary, args + ["--timeout", "20"], output: true)
+        let again = try await Self.spawnOffPool(binary, args + ["--timeout", "20"], output: true)
         #expect(again.status == 0 && again.output.contains("Outbox empty."), "\(again.output)")
         #expect(coordinator.enrollExecutions == 1 && coordinator.repeatedEnrollments == 0)
         #expect(coordinator.enrolledIINs() == [subject.iin.digits])
         #expect(try Outbox(path: outboxPath).items().last?.answer == "enrolled")
     }
 
-    @Test func operatorSeesTheAgeRefusalBeforeAnyFingerIsCaptured() throws {
+    @Test func operatorSeesTheAgeRefusalBeforeAnyFingerIsCaptured() async throws {
         guard let binary = Self.binary, Self.tmux != nil else { print("skipping: needs tmux and the tanba binary"); return }
         let root = CaptureFixtures.temporaryPath("terminal-refusal")
         try DevelopmentPKI.initialize(directory: root + "/ca")
@@ -268,19 +275,19 @@ import Synchronization
         defer { _ = try? Self.run(["kill-session", "-t", session]) }
         let pane = Pane(session: session)
         let seventeen = CaptureFixtures.iin(born: .init(year: 2009, month: 1, day: 5), sex: .female)
-        try pane.answer("Document type", "")
-        try pane.answer("Document number", "N77")
-        try pane.answer("IIN (12 digits)", seventeen.digits)
-        try pane.wait(for: "(age 17), female")
-        try pane.answer("Full name", "Young Person")
-        try pane.answer("Citizenship", "")
-        try pane.answer("Declared legally incapable", "n")
-        try pane.wait(for: "ENROLLMENT REFUSED: refused: the person is 17; enrollment for public services is from age 18")
-        try pane.wait(for: "EXIT=2")
+        try await pane.answer("Document type", "")
+        try await pane.answer("Document number", "N77")
+        try await pane.answer("IIN (12 digits)", seventeen.digits)
+        try await pane.wait(for: "(age 17), female")
+        try await pane.answer("Full name", "Young Person")
+        try await pane.answer("Citizenship", "")
+        try await pane.answer("Declared legally incapable", "n")
+        try await pane.wait(for: "ENROLLMENT REFUSED: refused: the person is 17; enrollment for public services is from age 18")
+        try await pane.wait(for: "EXIT=2")
         #expect(!(try pane.screen()).contains("Place the"))
     }
 
-    @Test func scriptedEnrollmentRefusesWithExitStatus2AndQueuesNothing() throws {
+    @Test func scriptedEnrollmentRefusesWithExitStatus2AndQueuesNothing() async throws {
         guard let binary = Self.binary else { print("skipping: needs the tanba binary"); return }
         let root = CaptureFixtures.temporaryPath("scripted")
         try DevelopmentPKI.initialize(directory: root + "/ca")
@@ -293,16 +300,16 @@ import Synchronization
         try Data(request.utf8).write(to: URL(fileURLWithPath: root + "/request.json"))
         let args = ["station", "enroll", "--name", "station-17", "--pki", root + "/nodes", "--outbox", root + "/outbox.db",
                     "--coordinator", "tcp://127.0.0.1:1", "--scanner", "virtual", "--request", root + "/request.json", "--json"]
-        let result = try Self.spawn(binary, args, output: true)
+        let result = try await Self.spawnOffPool(binary, args, output: true)
         #expect(result.status == 2)
         #expect(result.output.contains("\"status\":\"refused\""))
         #expect(result.output.contains("from age 18"))
-        let outbox = try Self.spawn(binary, ["station", "outbox", "--outbox", root + "/outbox.db", "--json"], output: true)
+        let outbox = try await Self.spawnOffPool(binary, ["station", "outbox", "--outbox", root + "/outbox.db", "--json"], output: true)
         #expect(outbox.status == 0 && outbox.output.contains("\"pending\":0"))
 
         // Every finger missing: refused by the ten-finger rule, nothing captured.
         let exceptions = FingerPosition.tenPrint.map { "--exception=\($0.slug):missing:amputation" }
-        let all = try Self.spawn(binary, ["station", "enroll", "--name", "station-17", "--pki", root + "/nodes",
+        let all = try await Self.spawnOffPool(binary, ["station", "enroll", "--name", "station-17", "--pki", root + "/nodes",
                                           "--outbox", root + "/outbox.db", "--coordinator", "tcp://127.0.0.1:1",
                                           "--iin", CaptureFixtures.adult.digits, "--person-name", "A", "--document-number", "N2",
                                           "--form", "F-2", "--json"] + exceptions, output: true)
