@@ -198,7 +198,9 @@ public final class Outbox: Sendable {
 
     public func markDelivered(_ seq: Int64, answer: String) throws {
         try db.withLock {
-            _ = try $0.run("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, answer = ?, delivered_at = ?, last_error = NULL WHERE seq = ?",
+            // The body (templates) is dropped once delivered: the station keeps no biometric
+            // data it no longer needs [PD 12]; secure_delete zeroes the freed pages.
+            _ = try $0.run("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, answer = ?, delivered_at = ?, last_error = NULL, body = X'' WHERE seq = ?",
                        [.text(answer), .text(AstanaTime.now()), .integer(seq)])
         }
     }
@@ -212,7 +214,7 @@ public final class Outbox: Sendable {
 
     public func markFailed(_ seq: Int64, error: String) throws {
         try db.withLock {
-            _ = try $0.run("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE seq = ?",
+            _ = try $0.run("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?, body = X'' WHERE seq = ?",
                        [.text(error), .integer(seq)])
         }
     }

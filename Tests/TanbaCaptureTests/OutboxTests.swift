@@ -68,6 +68,9 @@ struct FakeCluster {
         // The cluster holds the station-signed consent document.
         let stored = cluster.coordinator.consentDocuments(s.iin)
         #expect(stored.count == 1 && stored[0].action == 1)
+        // Delivered requests keep their metadata but not the templates; the signed consent stays as proof.
+        #expect(try outbox.items().allSatisfy { $0.body.isEmpty && $0.state == .delivered })
+        #expect(try outbox.consents(iin: s.iin).count == 1)
     }
 
     @Test func retriesWithBackoffWhileTheCoordinatorIsDown() async throws {
