@@ -12,6 +12,7 @@
 //   TanbaSQLite      thin SQLite layer: connections, statements, versioned migrations
 //   TanbaStore       the coordinator's encrypted system of record (SQLite), audit log, replication log
 //   TanbaAccess      lawful access: roles x basis policy, accounts, multi-factor login, reports
+//   TanbaCapture     branch capture station: rules, signed consent, scanners, durable outbox
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
 import PackageDescription
@@ -42,6 +43,8 @@ let package = Package(
 
         // MARK: Small C shims
         .target(name: "CTanbaFPrint", dependencies: ["CFPrint"], path: "Sources/CTanbaFPrint"),
+        // libfprint device access (context, open, capture) for the capture station.
+        .target(name: "CTanbaCapture", dependencies: ["CFPrint"], path: "Sources/CTanbaCapture"),
         // A C target does not inherit a system library's module-map `link` lines, so the
         // libraries are named again here.
         .target(name: "CTanbaImageCodecs", dependencies: ["CImageLibs"], path: "Sources/CTanbaImageCodecs",
@@ -51,9 +54,15 @@ let package = Package(
 
         // MARK: Swift modules
         .target(name: "TanbaCore"),
-        .target(name: "TanbaImaging", dependencies: ["TanbaCore", "CTanbaFPrint", "CTanbaImageCodecs"]),
+        // Optimised even in debug builds (like TanbaSynth below): ridge enhancement costs ~0.2 s
+        // per image at -Onone, and the station's tests extract every finger they capture.
+        .target(name: "TanbaImaging", dependencies: ["TanbaCore", "CTanbaFPrint", "CTanbaImageCodecs"],
+                swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "TanbaMatch", dependencies: ["TanbaCore", "CTanbaKernels"]),
-        .target(name: "TanbaSynth", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch"]),
+        // Optimised even in debug builds: growing a master print takes ~10 s per finger at -Onone,
+        // which would make every test that captures synthetic ten-prints take minutes.
+        .target(name: "TanbaSynth", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch"],
+                swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "TanbaEvaluation", dependencies: ["TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth"]),
         // Messaging between stations, coordinator and workers: nng REQ/REP, signed envelopes.
         .target(name: "TanbaWire", dependencies: [
@@ -76,9 +85,16 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
+        // Branch capture station: enrollment rules, signed consent, capture sources
+        // (libfprint devices, the virtual scanner, image files), durable outbox.
+        .target(name: "TanbaCapture", dependencies: [
+            "TanbaCore", "TanbaImaging", "TanbaSQLite", "TanbaWire", "CTanbaCapture",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
             "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaSQLite", "TanbaStore", "TanbaAccess",
+            "TanbaCapture",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -89,6 +105,7 @@ let package = Package(
         .testTarget(name: "TanbaSynthTests", dependencies: ["TanbaTestSupport", "TanbaSynth"]),
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
         .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
+        .testTarget(name: "TanbaCaptureTests", dependencies: ["TanbaTestSupport", "TanbaCapture", "TanbaSynth", "TanbaMatch"]),
         .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore", "TanbaSQLite"]),
         .testTarget(name: "TanbaAccessTests", dependencies: [
             "TanbaTestSupport", "TanbaAccess", "TanbaSQLite", "TanbaWire",

@@ -4,10 +4,10 @@ import TanbaCore
 /// 0xFF is the typed error answer any request may get.
 public enum MessageType: UInt8, Sendable, CaseIterable {
     case enroll = 0x01, identify = 0x02, verify = 0x03, update = 0x04, delete = 0x05
-    case ping = 0x06, pendingJobs = 0x07, referenceCount = 0x08, status = 0x09
+    case ping = 0x06, pendingJobs = 0x07, referenceCount = 0x08, status = 0x09, consent = 0x0A
     case enrollAnswer = 0x81, identifyAnswer = 0x82, verifyAnswer = 0x83, updateAnswer = 0x84
     case deleteAnswer = 0x85, pong = 0x86, pendingJobsAnswer = 0x87, referenceCountAnswer = 0x88
-    case statusAnswer = 0x89
+    case statusAnswer = 0x89, consentAnswer = 0x8A
     case error = 0xFF
 
     public var isRequest: Bool { rawValue < 0x80 }
@@ -112,6 +112,25 @@ public struct UpdateRequest: Equatable, Sendable {
     }
 }
 
+/// A consent record given or revoked at a branch [PD 8], as a document signed by the
+/// station that took it (Ed25519 over `document`), so the cluster can keep it as proof
+/// independently of the envelope. `document` is the station's canonical JSON of the form.
+public struct ConsentRequest: Equatable, Sendable {
+    public enum Action: UInt8, Sendable { case granted = 1, revoked = 2 }
+    public static let maximumDocument = 16 << 10
+    public var iin: IIN
+    public var action: Action
+    public var document: [UInt8]
+    /// 64-byte Ed25519 signature by the station's envelope key over `document`.
+    public var signature: [UInt8]
+    public init(iin: IIN, action: Action, document: [UInt8], signature: [UInt8]) {
+        self.iin = iin
+        self.action = action
+        self.document = document
+        self.signature = signature
+    }
+}
+
 public struct DeleteRequest: Equatable, Sendable {
     public var iin: IIN
     public var reason: String
@@ -193,6 +212,7 @@ public enum WireMessage: Equatable, Sendable {
     case pendingJobs
     case referenceCount
     case status
+    case consent(ConsentRequest)
     case enrollAnswer(EnrollAnswer)
     case identifyAnswer(IdentifyAnswer)
     case verifyAnswer(VerifyAnswer)
@@ -202,6 +222,7 @@ public enum WireMessage: Equatable, Sendable {
     case pendingJobsAnswer(count: UInt32)
     case referenceCountAnswer(persons: UInt64, fingers: UInt64, coverage: ShardCoverage)
     case statusAnswer(StatusAnswer)
+    case consentAnswer(recorded: Bool)
     case error(code: WireErrorCode, message: String)
 
     public var type: MessageType {
@@ -215,6 +236,7 @@ public enum WireMessage: Equatable, Sendable {
         case .pendingJobs: .pendingJobs
         case .referenceCount: .referenceCount
         case .status: .status
+        case .consent: .consent
         case .enrollAnswer: .enrollAnswer
         case .identifyAnswer: .identifyAnswer
         case .verifyAnswer: .verifyAnswer
@@ -224,6 +246,7 @@ public enum WireMessage: Equatable, Sendable {
         case .pendingJobsAnswer: .pendingJobsAnswer
         case .referenceCountAnswer: .referenceCountAnswer
         case .statusAnswer: .statusAnswer
+        case .consentAnswer: .consentAnswer
         case .error: .error
         }
     }
@@ -248,6 +271,12 @@ public enum WireMessage: Equatable, Sendable {
             w.u64(nonce)
         case .pendingJobs, .referenceCount, .status:
             break
+        case .consent(let m):
+            w.iin(m.iin); w.u8(m.action.rawValue)
+            w.blob(m.document.count <= ConsentRequest.maximumDocument ? m.document : [])
+            w.raw(m.signature.count == 64 ? m.signature : [UInt8](repeating: 0, count: 64))
+        case .consentAnswer(let recorded):
+            w.bool(recorded)
         case .enrollAnswer(let m):
             w.u8(m.outcome.rawValue); w.candidates(m.possibleDuplicates); w.coverage(m.coverage)
         case .identifyAnswer(let m):
@@ -300,6 +329,18 @@ public enum WireMessage: Equatable, Sendable {
         case .pendingJobs: message = .pendingJobs
         case .referenceCount: message = .referenceCount
         case .status: message = .status
+        case .consent:
+            let iin = try r.iin("iin")
+            let code = try r.u8("consent action")
+            guard let action = ConsentRequest.Action(rawValue: code) else {
+                throw .invalidValue(field: "consent action", reason: "unknown code \(code)")
+            }
+            let document = try r.blob("consent document", limit: ConsentRequest.maximumDocument)
+            guard !document.isEmpty else { throw .invalidValue(field: "consent document", reason: "empty") }
+            message = .consent(ConsentRequest(iin: iin, action: action, document: document,
+                                              signature: Array(try r.take(64, "consent signature"))))
+        case .consentAnswer:
+            message = .consentAnswer(recorded: try r.bool("recorded"))
         case .enrollAnswer:
             let code = try r.u8("outcome")
             guard let outcome = EnrollOutcome(rawValue: code) else {

@@ -44,6 +44,8 @@ enum WireFixtures {
             .pendingJobs,
             .referenceCount,
             .status,
+            .consent(ConsentRequest(iin: iin(6), action: .granted, document: Array("{\"term\":\"P5Y\"}".utf8),
+                                    signature: [UInt8](repeating: 0xA5, count: 64))),
             .enrollAnswer(EnrollAnswer(outcome: .heldForAdjudication, possibleDuplicates: [candidate(5)], coverage: coverage)),
             .identifyAnswer(IdentifyAnswer(candidates: (10..<15).map(candidate), threshold: 41.5, coverage: coverage)),
             .verifyAnswer(VerifyAnswer(isMatch: true, fusedScore: 88, fingerScores: [FingerScore(position: .rightIndex, score: 90)],
@@ -54,6 +56,7 @@ enum WireFixtures {
             .pendingJobsAnswer(count: 17),
             .referenceCountAnswer(persons: 100_000, fingers: 1_000_000, coverage: ShardCoverage(contributed: [0, 1, 2])),
             .statusAnswer(StatusAnswer(role: .worker, ready: true, uptimeMilliseconds: 5, shards: [1, 4, 9], persons: 33, pendingJobs: 2)),
+            .consentAnswer(recorded: true),
             .error(code: .invalidArgument, message: "top-K must be 1…1000"),
         ]
     }()
