@@ -38,6 +38,10 @@ final class AIOOperation: @unchecked Sendable {
                 // Stored before the operation starts, so the callback always finds it.
                 completion.continuation = c
                 start(aio)
+                // A task cancelled before the operation started ran `onCancel` while the aio
+                // was idle, where nng_aio_cancel does nothing; cancel again now that it is
+                // in flight (harmless if it already completed: the aio lives until deinit).
+                if Task.isCancelled { completion.cancel() }
             }
         } onCancel: {
             // Runs only while the operation is pending, never after `run` returned, so the

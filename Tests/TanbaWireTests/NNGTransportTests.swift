@@ -148,6 +148,26 @@ final class Counter: Sendable {
 }
 
 @Suite(.serialized) struct NNGCancellationTests {
+    @Test func aTaskCancelledBeforeItsRequestStartsIsCancelledToo() async throws {
+        let server = try NNGServer(listeningOn: "tcp://127.0.0.1:0") { request in
+            try? await Task.sleep(for: .milliseconds(700))
+            return request
+        }
+        let client = try NNGClient(connectingTo: "tcp://127.0.0.1:\(server.port)")
+        let start = ContinuousClock.now
+        let task = Task {
+            // Returns as soon as the task is cancelled; the request then starts cancelled.
+            try? await Task.sleep(for: .seconds(30))
+            return try await client.request([1], deadline: .seconds(10))
+        }
+        task.cancel()
+        let result = await task.result
+        #expect(throws: WireError.cancelled) { try result.get() }
+        #expect(ContinuousClock.now - start < .seconds(5))
+        client.close()
+        await server.close(drainTimeout: .seconds(3))
+    }
+
     @Test func cancellingTheCallingTaskAbortsTheRequest() async throws {
         let server = try NNGServer(listeningOn: "tcp://127.0.0.1:0") { request in
             try? await Task.sleep(for: .milliseconds(700))
