@@ -11,6 +11,7 @@
 //   TanbaWire        messaging: nng REQ/REP with mutual TLS, signed versioned envelopes
 //   TanbaSQLite      thin SQLite layer: connections, statements, versioned migrations
 //   TanbaStore       the coordinator's encrypted system of record (SQLite), audit log, replication log
+//   TanbaReplication store replication over TanbaWire: standby service, StorePrimary, promotion
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
 import PackageDescription
@@ -67,9 +68,13 @@ let package = Package(
         .target(name: "TanbaStore", dependencies: [
             "TanbaCore", "TanbaSQLite", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Store replication over TanbaWire: network link, standby service, StorePrimary.
+        // Kept apart so TanbaStore stays free of networking.
+        .target(name: "TanbaReplication", dependencies: ["TanbaCore", "TanbaSQLite", "TanbaStore", "TanbaWire"]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
             "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaSQLite", "TanbaStore",
+            "TanbaReplication",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -81,5 +86,8 @@ let package = Package(
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
         .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
         .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore", "TanbaSQLite"]),
+        .testTarget(name: "TanbaReplicationTests", dependencies: [
+            "TanbaTestSupport", "TanbaReplication", "TanbaStore", "TanbaWire", "TanbaSQLite", "TanbaSynth",
+        ]),
     ]
 )

@@ -7,7 +7,7 @@ struct Tanba: ParsableCommand {
         abstract: "Tanba fingerprint identification: extraction, matching, evaluation and benchmarks.",
         subcommands: [ExtractCommand.self, MatchCommand.self, EvalCommand.self, BenchCommand.self,
                       SynthCommand.self, DemoCommand.self, PKICommand.self,
-                      StoreCommand.self, AuditCommand.self])
+                      StoreCommand.self, AuditCommand.self, ChaosCommand.self])
 }
 
 Tanba.main()
