@@ -304,9 +304,13 @@ final class ChaosRun: @unchecked Sendable {
         var (result, acked, promoted) = try blocking { [self] () async throws -> (Result, Set<Int>, Bool) in
             var result = Result()
             let ackCount = Locked(0)
-            let first = await stream(Array(0..<count), caller: caller, peer: "store-a", address: a, onAck: { _ in
-                if ackCount.with({ $0 += 1; return $0 }) == killAt { kill(primaryPID, SIGKILL) }
-            })
+            let killed = Locked(false)
+            let first = await stream(Array(0..<count), caller: caller, peer: "store-a", address: a, deadline: .seconds(5), onAck: { _ in
+                if ackCount.with({ $0 += 1; return $0 }) == killAt {
+                    kill(primaryPID, SIGKILL)
+                    killed.with { $0 = true }
+                }
+            }, stopWhen: { killed.with { $0 } })
             // Promote the standby (its status first: it must not have diverged).
             guard let status = await standbyStatus(caller, address: b) else {
                 result.diverged = true; result.note = "standby unreachable"
