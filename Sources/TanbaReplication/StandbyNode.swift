@@ -26,7 +26,7 @@ public final class StandbyNode: @unchecked Sendable {
         do {
             let position = try applier.position
             let reason = try applier.divergedReason
-            let persons = try applier.db.query("SELECT COUNT(*) FROM persons")[0][0].int64 ?? 0
+            let persons = Int64(try applier.personCount)
             return ReplicaStatusMessage(role: .standby, serving: reason == nil, seq: position.seq, hash: position.hash,
                                         keyVersion: try keys.version, persons: UInt64(max(0, persons)),
                                         divergedReason: reason,

@@ -71,6 +71,11 @@ extension StandbyApplier {
         return try position
     }
 
+    /// Persons in the standby's copy (read under the applier's lock).
+    public var personCount: Int {
+        get throws { try lock.withLock { try db.query("SELECT COUNT(*) FROM persons")[0][0].int ?? 0 } }
+    }
+
     /// Turns this standby's database into a primary's, before it is opened as a `Store`:
     /// the replication log restarts with an anchor row at the standby's position (its
     /// hash, no changeset), so the new primary's first entry chains on from the last
