@@ -51,6 +51,52 @@ import TanbaWire
         await pair.stop()
     }
 
+    /// Client traffic as a network observer sees it: ENROLL requests (IIN and templates in
+    /// the signed envelope) from a station to a store primary over mutual TLS, recorded
+    /// by a TCP proxy between them. The envelopes hold the plaintext; the wire does not.
+    @Test func clientTrafficOverMutualTLSCarriesNoPlaintext() async throws {
+        let dir = TempDir()
+        let ca = dir.path("ca"), nodes = dir.path("nodes")
+        try DevelopmentPKI.initialize(directory: ca)
+        for name in ["store-a", "station-1"] { try DevelopmentPKI.issue(name: name, caDirectory: ca, directory: nodes) }
+        let keyring = try DevelopmentPKI.loadKeyring(directory: nodes)
+        let store = try Store(path: dir.path("a.db"), master: R.master)
+        let node = StoreNode(role: .primary(StorePrimary(store: store, caller: nil, standby: nil)))
+        let service = SignedService(identity: try DevelopmentPKI.loadIdentity(name: "store-a", directory: nodes), keyring: keyring) {
+            await node.handle(sender: $0, $1)
+        }
+        let serverTransport = NNGTransport(tls: try DevelopmentPKI.loadTLS(name: "store-a", directory: nodes))
+        let listener = try await serverTransport.listen(on: "tls+tcp://127.0.0.1:0", handler: service.requestHandler)
+        let upstream = UInt16(listener.address.split(separator: ":").last!)!
+        let recorder = try TCPRecorder(upstreamPort: upstream)
+        let clientTransport = NNGTransport(tls: try DevelopmentPKI.loadTLS(name: "station-1", directory: nodes),
+                                           serverName: { _ in "store-a" })
+        let station = try DevelopmentPKI.loadIdentity(name: "station-1", directory: nodes)
+        let caller = SignedCaller(identity: station, keyring: keyring, transport: clientTransport)
+        var needles: [[UInt8]] = []
+        var envelopes: [UInt8] = []
+        for s in 0..<3 {
+            let request = EnrollRequest(iin: R.iin(s), record: R.enrollment(seed: UInt64(s)).record)
+            envelopes += station.seal(.enroll(request), requestID: .random())
+            let answer = try await caller.call(.enroll(request), to: "store-a", at: "tls+tcp://127.0.0.1:\(recorder.port)",
+                                               deadline: .seconds(10))
+            #expect(answer == .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: .none)))
+            needles.append(Array(R.iin(s).digits.utf8))
+            let native = try TemplateCodec.encode(FingerprintRecord(views: [request.record.views[0]]), as: .native)
+            needles.append(Array(native[(native.count / 2)..<(native.count / 2 + 24)]))
+        }
+        #expect(try store.personCount == 3)
+        let wire = recorder.bytes
+        #expect(wire.count > 3 * 2_000, "the proxy carried the requests")
+        for needle in needles {
+            #expect(R.contains(envelopes, needle), "the search finds the plaintext in an unencrypted envelope")
+            #expect(!R.contains(wire, needle), "plaintext on the wire")
+        }
+        clientTransport.shutdown()
+        recorder.stop()
+        await listener.close()
+    }
+
     /// Primary and standby over real nng with mutual TLS (DevelopmentPKI certificates,
     /// 127.0.0.1, ephemeral ports), then promotion of the standby over the same socket.
     @Test func replicationOverMutualTLS() async throws {
