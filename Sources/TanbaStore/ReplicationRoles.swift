@@ -106,7 +106,7 @@ extension StandbyApplier {
         let db = try Database(path: path)
         try Migrator.migrate(db, StoreSchema.migrations)
         let head = try ReplicationLog(db: db).head()
-        try db.transaction {
+        _ = try db.transaction {
             try db.run("""
                 INSERT INTO replica_state (id, last_seq, last_hash, diverged_reason) VALUES (1, ?, ?, NULL)
                 ON CONFLICT(id) DO UPDATE SET last_seq = excluded.last_seq, last_hash = excluded.last_hash, diverged_reason = NULL

@@ -150,7 +150,7 @@ final class ChaosRun: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = ["store", role, "--config", path] + extra
         let log = "\(dir)/\(node).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
         handle.seekToEndOfFile()
         process.standardOutput = handle
@@ -413,7 +413,7 @@ final class ChaosRun: @unchecked Sendable {
             let warmup = await stream(Array(0..<warm), caller: caller, peer: "store-a", address: a)
             // Fill the disk, then free a little: some enrollments fit, then it is full.
             let balloon = "\(disk)/balloon"
-            FileManager.default.createFile(atPath: balloon, contents: nil)
+            _ = FileManager.default.createFile(atPath: balloon, contents: nil)
             if let handle = FileHandle(forWritingAtPath: balloon) {
                 let chunk = Data(count: 256 << 10)
                 while (try? handle.write(contentsOf: chunk)) != nil {}

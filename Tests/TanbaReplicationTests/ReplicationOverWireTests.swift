@@ -163,7 +163,7 @@ import TanbaWire
         await pair.listeners["store-a"]!.close()
         pair.listeners["store-a"] = nil
         pair.embedded!.setFault(nil, for: "mem://store-b")
-        try await NetworkReplicationLink(caller: pair.caller("ops"), peer: "store-b", address: "mem://store-b").promote()
+        _ = try await NetworkReplicationLink(caller: pair.caller("ops"), peer: "store-b", address: "mem://store-b").promote()
         let b = try #require(pair.nodes["store-b"]!.primary)
 
         // Case 1: B wrote nothing yet; A stands ahead of B's log → refused.
