@@ -305,12 +305,28 @@ final class ChaosRun: @unchecked Sendable {
             var result = Result()
             let ackCount = Locked(0)
             let killed = Locked(false)
+            // Watchdog: a primary that makes no progress for 20 s is killed there (the kill
+            // point is then "while stalled"); reported in the run's note.
+            let lastProgress = Locked(Date())
+            let stalled = Locked(false)
+            let watchdog = Task {
+                while !killed.with({ $0 }) {
+                    try? await Task.sleep(for: .seconds(1))
+                    if Date().timeIntervalSince(lastProgress.with { $0 }) > 20, killed.with({ k in defer { k = true }; return !k }) {
+                        stalled.with { $0 = true }
+                        kill(primaryPID, SIGKILL)
+                    }
+                }
+            }
             let first = await stream(Array(0..<count), caller: caller, peer: "store-a", address: a, deadline: .seconds(5), onAck: { _ in
-                if ackCount.with({ $0 += 1; return $0 }) == killAt {
+                lastProgress.with { $0 = Date() }
+                if ackCount.with({ $0 += 1; return $0 }) == killAt, killed.with({ k in defer { k = true }; return !k }) {
                     kill(primaryPID, SIGKILL)
-                    killed.with { $0 = true }
                 }
             }, stopWhen: { killed.with { $0 } })
+            killed.with { $0 = true }
+            await watchdog.value
+            if stalled.with({ $0 }) { result.note = "STALLED (no acknowledgement for 20 s; killed then); " }
             // Promote the standby (its status first: it must not have diverged).
             guard let status = await standbyStatus(caller, address: b) else {
                 result.diverged = true; result.note = "standby unreachable"
@@ -328,7 +344,7 @@ final class ChaosRun: @unchecked Sendable {
             let rest = (0..<count).filter { !first.acked.contains($0) }
             let second = await stream(rest, caller: caller, peer: "store-b", address: b)
             result.acknowledged = first.acked.count + second.acked.count
-            result.note = "killed after \(killAt) acks; \(first.acked.count) acknowledged by store-a, \(second.acked.count) by " +
+            result.note += "killed after \(min(killAt, first.acked.count)) acks; \(first.acked.count) acknowledged by store-a, \(second.acked.count) by " +
                 "store-b after promotion (standby was at entry \(status.seq)); \(count - first.acked.union(second.acked).count) never acknowledged"
             caller.transport.shutdownIfNNG()
             return (result, first.acked.union(second.acked), true)
