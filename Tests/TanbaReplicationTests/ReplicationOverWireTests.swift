@@ -7,7 +7,7 @@ import TanbaWire
 @testable import TanbaReplication
 
 /// Primary, standby and copies over EmbeddedTransport: deterministic, no sockets.
-@Suite struct ReplicationOverWireTests {
+@Suite(.serialized) struct ReplicationOverWireTests {
     static func tables(_ pair: Pair, _ name: String) throws -> [[SQLValue]] {
         let db = try Database(path: pair.dir.path("\(name).db"))
         var rows: [[SQLValue]] = []
