@@ -13,6 +13,7 @@
 //   TanbaStore       the coordinator's encrypted system of record (SQLite), audit log, replication log
 //   TanbaAccess      lawful access: roles x basis policy, accounts, multi-factor login, reports
 //   TanbaCapture     branch capture station: rules, signed consent, scanners, durable outbox
+//   TanbaReplication store replication over TanbaWire: standby service, StorePrimary, promotion
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
 import PackageDescription
@@ -91,10 +92,13 @@ let package = Package(
             "TanbaCore", "TanbaImaging", "TanbaSQLite", "TanbaWire", "CTanbaCapture",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Store replication over TanbaWire: network link, standby service, StorePrimary.
+        // Kept apart so TanbaStore stays free of networking.
+        .target(name: "TanbaReplication", dependencies: ["TanbaCore", "TanbaSQLite", "TanbaStore", "TanbaWire"]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
             "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaSQLite", "TanbaStore", "TanbaAccess",
-            "TanbaCapture",
+            "TanbaCapture", "TanbaReplication",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -110,6 +114,9 @@ let package = Package(
         .testTarget(name: "TanbaAccessTests", dependencies: [
             "TanbaTestSupport", "TanbaAccess", "TanbaSQLite", "TanbaWire",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
+        ]),
+        .testTarget(name: "TanbaReplicationTests", dependencies: [
+            "TanbaTestSupport", "TanbaReplication", "TanbaStore", "TanbaWire", "TanbaSQLite", "TanbaSynth",
         ]),
     ]
 )

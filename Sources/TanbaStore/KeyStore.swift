@@ -132,6 +132,23 @@ public final class KeyStore: @unchecked Sendable {
         }
     }
 
+    /// Fresh data keys for many owners in one transaction (bulk loading).
+    func createDataKeys(owners: [[UInt8]]) throws -> [SymmetricKey] {
+        try locked {
+            var keys: [SymmetricKey] = []
+            try db.transaction {
+                for owner in owners {
+                    let key = SymmetricKey(size: .bits256)
+                    let wrapped = Array(try AES.KeyWrap.wrap(key, using: loaded[currentKeyID]!.key))
+                    try db.run("INSERT INTO data_keys (owner_id, key_id, wrapped, created_at, version) VALUES (?, ?, ?, ?, ?)",
+                               [.blob(owner), .text(currentKeyID), .blob(wrapped), .text(AstanaTime.now()), .integer(try nextVersion())])
+                    keys.append(key)
+                }
+            }
+            return keys
+        }
+    }
+
     /// The owner's data key; `dataKeyDestroyed` once shredded.
     func dataKey(owner: [UInt8]) throws -> SymmetricKey {
         try locked {
@@ -292,12 +309,18 @@ public struct KeyStoreDelta: Sendable, Equatable, Codable {
         public let checkValue: [UInt8]
         public let state: String
         public let addedAt: String
+        public init(id: String, checkValue: [UInt8], state: String, addedAt: String) {
+            self.id = id; self.checkValue = checkValue; self.state = state; self.addedAt = addedAt
+        }
     }
     public struct WrappedKey: Sendable, Equatable, Codable {
         public let owner: [UInt8]
         public let keyID: String
         public let wrapped: [UInt8]
         public let version: Int64
+        public init(owner: [UInt8], keyID: String, wrapped: [UInt8], version: Int64) {
+            self.owner = owner; self.keyID = keyID; self.wrapped = wrapped; self.version = version
+        }
     }
     public let from: Int64
     public let to: Int64
@@ -306,6 +329,11 @@ public struct KeyStoreDelta: Sendable, Equatable, Codable {
     public let secrets: [WrappedKey]
     public let keys: [WrappedKey]
     public let shredded: [[UInt8]]
+    public init(from: Int64, to: Int64, masterKeys: [MasterKeyRecord], secrets: [WrappedKey], keys: [WrappedKey],
+                shredded: [[UInt8]]) {
+        self.from = from; self.to = to; self.masterKeys = masterKeys; self.secrets = secrets; self.keys = keys
+        self.shredded = shredded
+    }
 }
 
 /// The standby's copy of the key store. It applies deltas without ever unwrapping a key

@@ -120,7 +120,8 @@ public struct ReplicationLog {
 
     /// Entries after `seq`, in order, at most `limit`.
     public func entries(after seq: Int64, limit: Int = 1000) throws -> [ChangesetEntry] {
-        try db.query("SELECT seq, hash, changeset FROM replication_log WHERE seq > ? ORDER BY seq LIMIT ?",
+        // Empty changesets are anchors (a promoted standby's starting point), never entries.
+        try db.query("SELECT seq, hash, changeset FROM replication_log WHERE seq > ? AND length(changeset) > 0 ORDER BY seq LIMIT ?",
                      [.integer(seq), .integer(Int64(limit))]).map {
             ChangesetEntry(seq: $0[0].int64!, hash: $0[1].bytes ?? [], changeset: $0[2].bytes ?? [])
         }
@@ -141,6 +142,10 @@ public protocol ReplicationLink: Sendable {
 public struct ReplicationAck: Sendable, Equatable, Codable {
     public let seq: Int64
     public let hash: [UInt8]
+    public init(seq: Int64, hash: [UInt8]) {
+        self.seq = seq
+        self.hash = hash
+    }
 }
 
 /// Applies changesets on a standby, strictly in order.
@@ -153,7 +158,7 @@ public struct ReplicationAck: Sendable, Equatable, Codable {
 ///   rebuilds the standby from a backup of the primary.
 public final class StandbyApplier: @unchecked Sendable {
     public let db: Database
-    private let lock = NSLock()
+    let lock = NSLock()
 
     /// Opens (or creates) the standby database at `path`.
     public convenience init(path: String) throws {

@@ -52,6 +52,7 @@ public final class Store: @unchecked Sendable {
         lookupKey = keys.derivedKey("iin-lookup")
         subjectKey = keys.derivedKey("subject-ref")
         capturesChanges = replication
+        try fillShardKeys()
     }
 
     // MARK: Keyed hashes
@@ -179,16 +180,132 @@ public final class Store: @unchecked Sendable {
             let key = try keys.createDataKey(owner: person)
             let now = AstanaTime.now()
             try write {
-                try db.run("INSERT INTO persons VALUES (?, ?, ?, ?, ?, ?)", [
+                try db.run("INSERT INTO persons VALUES (?, ?, ?, ?, ?, ?, ?)", [
                     .blob(person), .blob(iinHash(iin)), .text(subjectReference(iin)),
                     .blob(try Sealer.seal(json: identity, key: key, column: "persons.sealed_identity", owner: person)),
-                    .text(now), .text(now),
+                    .text(now), .text(now), .integer(PersonShard.key(iin)),
                 ])
                 try insertEnrollment(enrollment, person: person, key: key)
                 try insertConsent(consent, person: person, key: key)
                 try audit.append(auditEntry(actor, "enroll", subjectReference(iin), "ok"))
             }
         }
+    }
+
+    /// One person of a bulk load.
+    public struct BulkEnrollment: Sendable {
+        public var identity: PersonIdentity
+        public var iin: IIN
+        public var enrollment: Enrollment
+        public var consent: Consent
+        public init(identity: PersonIdentity, iin: IIN, enrollment: Enrollment, consent: Consent) {
+            self.identity = identity; self.iin = iin; self.enrollment = enrollment; self.consent = consent
+        }
+    }
+
+    /// Bulk enrollment (migrations from an older system, benchmarks): the persons' keys in
+    /// one key-store transaction, then all their rows and one audit entry each in one data
+    /// transaction (one changeset). Same rows as `enroll`; keep batches to a few hundred
+    /// persons when replication is on, so that a changeset stays well under the wire's
+    /// 1 MiB message limit. All or nothing: an IIN already enrolled fails the whole batch.
+    public func enrollMany(_ batch: [BulkEnrollment], by actor: Actor) throws {
+        for item in batch { try Store.validate(item.enrollment) }
+        try locked {
+            for item in batch where try personID(item.iin) != nil { throw StoreError.alreadyEnrolled }
+            let persons = batch.map { _ in Store.randomID() }
+            let keys = try self.keys.createDataKeys(owners: persons)
+            let now = AstanaTime.now()
+            try write {
+                for (i, item) in batch.enumerated() {
+                    let person = persons[i], key = keys[i]
+                    try db.run("INSERT INTO persons VALUES (?, ?, ?, ?, ?, ?, ?)", [
+                        .blob(person), .blob(iinHash(item.iin)), .text(subjectReference(item.iin)),
+                        .blob(try Sealer.seal(json: item.identity, key: key, column: "persons.sealed_identity", owner: person)),
+                        .text(now), .text(now), .integer(PersonShard.key(item.iin)),
+                    ])
+                    try insertEnrollment(item.enrollment, person: person, key: key)
+                    try insertConsent(item.consent, person: person, key: key)
+                    try audit.append(auditEntry(actor, "enroll", subjectReference(item.iin), "ok"))
+                }
+            }
+        }
+    }
+
+    /// Fills `persons.shard_key` for rows written before schema version 4 (decrypting
+    /// each such person's identity once). Nothing to do on a store created since.
+    func fillShardKeys() throws {
+        try locked {
+            let rows = try db.query("SELECT person_id, sealed_identity FROM persons WHERE shard_key IS NULL")
+            guard !rows.isEmpty else { return }
+            try write {
+                for row in rows {
+                    guard let person = row[0].bytes, let key = try? keys.dataKey(owner: person) else { continue }
+                    let identity = try Sealer.open(json: PersonIdentity.self, row[1].bytes ?? [], key: key,
+                                                   column: "persons.sealed_identity", owner: person)
+                    guard let iin = try? IIN(identity.iin) else { continue }
+                    try db.run("UPDATE persons SET shard_key = ? WHERE person_id = ?", [.integer(PersonShard.key(iin)), .blob(person)])
+                }
+            }
+        }
+    }
+
+    /// One person's current enrollment as a matching worker needs it.
+    public struct ShardMember: Sendable {
+        /// Opaque, stable handle of the person in this store.
+        public var person: [UInt8]
+        public var iin: IIN
+        public var record: FingerprintRecord
+    }
+
+    /// Streams the current enrollments of one shard (`PersonShard.shard(of:count:) ==
+    /// shard`), person by person, on a read connection of its own: a consistent snapshot
+    /// (WAL), writers are not held up, memory stays at one person. Only the shard's own
+    /// persons are decrypted; the archive is never read; shredded persons are skipped.
+    /// `shardCount` 1 streams everyone. Returns the number of persons streamed.
+    @discardableResult
+    public func forEachCurrentEnrollment(shard: Int, of shardCount: Int,
+                                         _ body: (ShardMember) throws -> Void) throws -> Int {
+        precondition(shardCount > 0 && (0..<shardCount).contains(shard))
+        var options = Database.Options()
+        options.readOnly = true
+        let reader = try Database(path: db.path, options: options)
+        let statement = try reader.prepare("""
+            SELECT p.person_id, p.sealed_identity, t.enrollment_id, t.position, t.sealed_template
+            FROM persons p JOIN enrollments e ON e.person_id = p.person_id
+                           JOIN enrollment_templates t ON t.enrollment_id = e.enrollment_id
+            WHERE p.shard_key % ?1 = ?2
+            ORDER BY p.person_id, t.position
+            """)
+        try statement.bind([.integer(Int64(shardCount)), .integer(Int64(shard))])
+        var count = 0
+        var current: (person: [UInt8], key: SymmetricKey?, iin: IIN?, views: [FingerTemplate])? = nil
+        func emit() throws {
+            guard let c = current, c.key != nil, let iin = c.iin, !c.views.isEmpty else { return }
+            try body(ShardMember(person: c.person, iin: iin, record: FingerprintRecord(views: c.views)))
+            count += 1
+        }
+        while try statement.step() {
+            let row = statement.row()
+            guard let person = row[0].bytes, let enrollment = row[2].bytes else { continue }
+            if current?.person != person {
+                try emit()
+                let key = try? keys.dataKey(owner: person)   // nil: shredded, not matchable
+                var iin: IIN? = nil
+                if let key {
+                    let identity = try Sealer.open(json: PersonIdentity.self, row[1].bytes ?? [], key: key,
+                                                   column: "persons.sealed_identity", owner: person)
+                    iin = try? IIN(identity.iin)
+                }
+                current = (person, key, iin, [])
+            }
+            guard let key = current?.key else { continue }
+            let position = FingerPosition(rawValue: UInt8(row[3].int ?? 0)) ?? .unknown
+            let bytes = try Sealer.open(row[4].bytes ?? [], key: key, column: "enrollment_templates.sealed_template",
+                                        owner: Store.templateOwner(person, enrollment, position))
+            current?.views += try TemplateCodec.decode(bytes, as: .native).views
+        }
+        try emit()
+        return count
     }
 
     private struct ArchivedEnrollment: Codable {
@@ -435,6 +552,35 @@ public final class Store: @unchecked Sendable {
     }
 
     // MARK: Replication
+
+    // The replication log through the store's lock: the log shares the store's connection,
+    // so a read between another thread's INSERT and COMMIT would see (and could ship) an
+    // entry that is later rolled back.
+
+    /// The log's last entry (0 and zeros when empty).
+    public func replicationHead() throws -> (seq: Int64, hash: [UInt8]) {
+        try locked { try replicationLog.head() }
+    }
+
+    /// Committed entries after `seq`, at most `limit`.
+    public func replicationEntries(after seq: Int64, limit: Int = 1000) throws -> [ChangesetEntry] {
+        try locked { try replicationLog.entries(after: seq, limit: limit) }
+    }
+
+    /// The hash of entry `seq` (genesis for 0), nil when not in the log.
+    public func replicationHash(at seq: Int64) throws -> [UInt8]? {
+        try locked { try replicationLog.hash(at: seq) }
+    }
+
+    public func replicationOldestResumable() throws -> Int64 {
+        try locked { try replicationLog.oldestResumable() }
+    }
+
+    /// `ReplicationLog.prune(through:)` under the store's lock.
+    @discardableResult
+    public func pruneReplicationLog(through seq: Int64) throws -> Int {
+        try locked { try replicationLog.prune(through: seq) }
+    }
 
     /// Ships every logged changeset the standby lacks. With a synchronous link, call it
     /// before acknowledging an enrollment or deletion to the client.

@@ -158,5 +158,12 @@ public enum StoreSchema {
                 diverged_reason TEXT
             );
             """),
+        Migration(version: 4, name: "shard keys", sql: """
+            -- PersonShard.key of the person's IIN (a keyed-nothing 63-bit hash: it reveals no
+            -- more than which shard a person is on). Workers stream their shard with
+            -- WHERE shard_key % n = s without decrypting anyone else. NULL for rows written
+            -- before version 4 until Store.init fills them in.
+            ALTER TABLE persons ADD COLUMN shard_key INTEGER;
+            """),
     ]
 }

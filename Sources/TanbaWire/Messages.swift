@@ -8,6 +8,9 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case enrollAnswer = 0x81, identifyAnswer = 0x82, verifyAnswer = 0x83, updateAnswer = 0x84
     case deleteAnswer = 0x85, pong = 0x86, pendingJobsAnswer = 0x87, referenceCountAnswer = 0x88
     case statusAnswer = 0x89, consentAnswer = 0x8A
+    // Store replication (ReplicationMessages.swift).
+    case replicate = 0x10, replicateKeys = 0x11, replicaStatus = 0x12, promote = 0x13
+    case replicateAnswer = 0x90, replicateKeysAnswer = 0x91, replicaStatusAnswer = 0x92, promoteAnswer = 0x93
     case error = 0xFF
 
     public var isRequest: Bool { rawValue < 0x80 }
@@ -224,6 +227,8 @@ public enum WireMessage: Equatable, Sendable {
     case statusAnswer(StatusAnswer)
     case consentAnswer(recorded: Bool)
     case error(code: WireErrorCode, message: String)
+    /// Store replication between primary and standbys (ReplicationMessages.swift).
+    case replication(ReplicationMessage)
 
     public var type: MessageType {
         switch self {
@@ -248,6 +253,7 @@ public enum WireMessage: Equatable, Sendable {
         case .statusAnswer: .statusAnswer
         case .consentAnswer: .consentAnswer
         case .error: .error
+        case .replication(let m): m.type
         }
     }
 
@@ -299,6 +305,8 @@ public enum WireMessage: Equatable, Sendable {
             w.u64(m.persons); w.u32(m.pendingJobs)
         case .error(let code, let message):
             w.u16(code.rawValue); w.text(message)
+        case .replication(let m):
+            m.encode(into: &w)
         }
         return w.bytes
     }
@@ -376,6 +384,9 @@ public enum WireMessage: Equatable, Sendable {
                                                  pendingJobs: try r.u32("pending jobs")))
         case .error:
             message = .error(code: WireErrorCode(rawValue: try r.u16("error code")), message: try r.text("error message"))
+        case .replicate, .replicateAnswer, .replicateKeys, .replicateKeysAnswer, .replicaStatus, .replicaStatusAnswer,
+             .promote, .promoteAnswer:
+            message = .replication(try ReplicationMessage.decode(type: type, reader: &r))
         }
         try r.finish()
         return message

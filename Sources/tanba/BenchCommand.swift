@@ -8,7 +8,8 @@ import TanbaMatch
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Speed benchmarks.",
-        subcommands: [ComparatorBench.self, SearchBench.self, CalibrateBench.self, SynthStatsBench.self, PrefilterStudyBench.self])
+        subcommands: [ComparatorBench.self, SearchBench.self, CalibrateBench.self, SynthStatsBench.self,
+                      StoreThroughputBench.self, StoreLoadBench.self, PrefilterStudyBench.self])
 }
 
 /// Where the real sets live unless told otherwise.

@@ -5,8 +5,9 @@ import TanbaStore
 
 struct StoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "store", abstract: "Backups and restores of the encrypted store.",
-        subcommands: [StoreBackup.self, StoreRestore.self])
+        commandName: "store", abstract: "The encrypted store: primary, standby, promotion, backups and restores.",
+        subcommands: [StorePrimaryCommand.self, StoreStandbyCommand.self, StorePromoteCommand.self, StoreStatusCommand.self,
+                      StoreBackup.self, StoreRestore.self])
 }
 
 struct StoreBackup: ParsableCommand {

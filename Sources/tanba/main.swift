@@ -8,7 +8,7 @@ struct Tanba: ParsableCommand {
         subcommands: [ExtractCommand.self, MatchCommand.self, EvalCommand.self, BenchCommand.self,
                       SynthCommand.self, DemoCommand.self, PKICommand.self,
                       StoreCommand.self, AuditCommand.self, AccessCommand.self,
-                      StationCommand.self])
+                      StationCommand.self, ChaosCommand.self])
 }
 
 Tanba.main()

@@ -58,6 +58,30 @@ enum WireFixtures {
             .statusAnswer(StatusAnswer(role: .worker, ready: true, uptimeMilliseconds: 5, shards: [1, 4, 9], persons: 33, pendingJobs: 2)),
             .consentAnswer(recorded: true),
             .error(code: .invalidArgument, message: "top-K must be 1…1000"),
+        ] + replicationMessages
+    }()
+
+    /// One of every replication message (ReplicationMessages.swift).
+    static let replicationMessages: [WireMessage] = {
+        let hash = (0..<32).map { UInt8($0 * 3) }
+        return [
+            .replication(.replicate([ReplicatedEntry(seq: 41, hash: hash, changeset: [1, 2, 3, 0xFF]),
+                                     ReplicatedEntry(seq: 42, hash: hash.reversed(), changeset: Array(repeating: 7, count: 300))])),
+            .replication(.replicateAnswer(ReplicationAckMessage(outcome: .gap, seq: 40, hash: hash, reason: "expects 41"))),
+            .replication(.replicateKeys(KeyDeltaMessage(
+                from: 3, to: 9,
+                masterKeys: [.init(id: "k2026a", checkValue: hash, state: "current", addedAt: "2026-11-21T10:00:00.000+05:00")],
+                secrets: [.init(name: "index", keyID: "k2026a", wrapped: Array(hash.prefix(40)))],
+                keys: [.init(owner: Array(hash.prefix(16)), keyID: "k2026a", wrapped: Array(repeating: 9, count: 40), version: 8)],
+                shredded: [Array(hash.suffix(16))]))),
+            .replication(.replicateKeysAnswer(ReplicationAckMessage(outcome: .applied, seq: 9, hash: []))),
+            .replication(.replicaStatus),
+            .replication(.replicaStatusAnswer(ReplicaStatusMessage(role: .standby, serving: false, seq: 12, hash: hash,
+                                                                   keyVersion: 30, persons: 7,
+                                                                   divergedReason: "entry 13: running hash mismatch",
+                                                                   detail: "refusing"))),
+            .replication(.promote),
+            .replication(.promoteAnswer(seq: 12, hash: hash)),
         ]
     }()
 
