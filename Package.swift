@@ -11,6 +11,8 @@
 //   TanbaWire        messaging: nng REQ/REP with mutual TLS, signed versioned envelopes
 //   TanbaSQLite      thin SQLite layer: connections, statements, versioned migrations
 //   TanbaStore       the coordinator's encrypted system of record (SQLite), audit log, replication log
+//   TanbaCluster     shard map, matching workers, coordinator (scatter-gather, dedup, rebalancing)
+//   TanbaOps         ops HTTP endpoint (Hummingbird): /healthz /readyz /metrics /cluster
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
 import PackageDescription
@@ -28,6 +30,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // MARK: System libraries
@@ -67,10 +72,27 @@ let package = Package(
         .target(name: "TanbaStore", dependencies: [
             "TanbaCore", "TanbaSQLite", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // The cluster: shard map and placement, matching workers, the coordinator (ENROLL with
+        // de-duplication, IDENTIFY scatter-gather with replica retry, live rebalancing).
+        .target(name: "TanbaCluster", dependencies: [
+            "TanbaCore", "TanbaMatch", "TanbaWire", "TanbaStore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The ops HTTP endpoint (/healthz, /readyz, /metrics, /cluster) on Hummingbird; kept
+        // out of TanbaCluster so the cluster logic and its tests build without SwiftNIO.
+        .target(name: "TanbaOps", dependencies: [
+            "TanbaCluster",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
             "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaSQLite", "TanbaStore",
+            "TanbaCluster", "TanbaOps",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         // MARK: Tests (one target per module)
@@ -81,5 +103,6 @@ let package = Package(
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
         .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
         .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore", "TanbaSQLite"]),
+        .testTarget(name: "TanbaClusterTests", dependencies: ["TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore"]),
     ]
 )

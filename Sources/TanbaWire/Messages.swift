@@ -8,6 +8,11 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case enrollAnswer = 0x81, identifyAnswer = 0x82, verifyAnswer = 0x83, updateAnswer = 0x84
     case deleteAnswer = 0x85, pong = 0x86, pendingJobsAnswer = 0x87, referenceCountAnswer = 0x88
     case statusAnswer = 0x89
+    // Cluster-internal (ClusterMessages.swift): coordinator → worker shard operations, admin.
+    case shardLoad = 0x20, shardSearch = 0x21, shardVerify = 0x22, shardUpsert = 0x23, shardRemove = 0x24
+    case shardDrop = 0x25, admin = 0x30
+    case shardLoadAnswer = 0xA0, shardSearchAnswer = 0xA1, shardVerifyAnswer = 0xA2, shardUpsertAnswer = 0xA3
+    case shardRemoveAnswer = 0xA4, shardDropAnswer = 0xA5, adminAnswer = 0xB0
     case error = 0xFF
 
     public var isRequest: Bool { rawValue < 0x80 }
@@ -202,6 +207,8 @@ public enum WireMessage: Equatable, Sendable {
     case pendingJobsAnswer(count: UInt32)
     case referenceCountAnswer(persons: UInt64, fingers: UInt64, coverage: ShardCoverage)
     case statusAnswer(StatusAnswer)
+    /// Cluster-internal messages (worker shard operations, admin requests).
+    case cluster(ClusterMessage)
     case error(code: WireErrorCode, message: String)
 
     public var type: MessageType {
@@ -224,6 +231,7 @@ public enum WireMessage: Equatable, Sendable {
         case .pendingJobsAnswer: .pendingJobsAnswer
         case .referenceCountAnswer: .referenceCountAnswer
         case .statusAnswer: .statusAnswer
+        case .cluster(let m): m.type
         case .error: .error
         }
     }
@@ -268,6 +276,8 @@ public enum WireMessage: Equatable, Sendable {
         case .statusAnswer(let m):
             w.u8(m.role.rawValue); w.bool(m.ready); w.u64(m.uptimeMilliseconds); w.shards(m.shards)
             w.u64(m.persons); w.u32(m.pendingJobs)
+        case .cluster(let m):
+            m.encode(into: &w)
         case .error(let code, let message):
             w.u16(code.rawValue); w.text(message)
         }
@@ -335,6 +345,9 @@ public enum WireMessage: Equatable, Sendable {
                                                  pendingJobs: try r.u32("pending jobs")))
         case .error:
             message = .error(code: WireErrorCode(rawValue: try r.u16("error code")), message: try r.text("error message"))
+        default:
+            guard let m = try ClusterMessage.decode(type: type, reader: &r) else { throw .unknownMessageType(type.rawValue) }
+            message = .cluster(m)
         }
         try r.finish()
         return message

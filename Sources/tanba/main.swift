@@ -1,13 +1,14 @@
 import ArgumentParser
 
 /// `tanba`: one program for every Tanba role and tool.
-struct Tanba: ParsableCommand {
+struct Tanba: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tanba",
-        abstract: "Tanba fingerprint identification: extraction, matching, evaluation and benchmarks.",
-        subcommands: [ExtractCommand.self, MatchCommand.self, EvalCommand.self, BenchCommand.self,
+        abstract: "Tanba fingerprint identification: cluster nodes and clients, extraction, matching, evaluation and benchmarks.",
+        subcommands: [CoordinatorCommand.self, WorkerCommand.self, ClientCommand.self, ClusterCommand.self, LoadtestCommand.self,
+                      ExtractCommand.self, MatchCommand.self, EvalCommand.self, BenchCommand.self,
                       SynthCommand.self, DemoCommand.self, PKICommand.self,
                       StoreCommand.self, AuditCommand.self])
 }
 
-Tanba.main()
+await Tanba.main()

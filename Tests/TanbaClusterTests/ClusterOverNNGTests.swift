@@ -1,0 +1,70 @@
+import Foundation
+import Synchronization
+import TanbaCluster
+import TanbaCore
+import Testing
+import TanbaWire
+
+/// The core scenario again over real nng: mutual TLS on 127.0.0.1, port 0, certificates
+/// and envelope keys from DevelopmentPKI.
+@Suite(.serialized) struct ClusterOverNNGTests {
+    @Test func enrollIdentifyAndReplicaRetryOverMutualTLS() async throws {
+        let pki = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-cluster-pki-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: pki) }
+        let names = ["coordinator", "station-1", "admin-1", "worker-1", "worker-2", "worker-3", "worker-4", "intruder"]
+        _ = try DevelopmentPKI.initialize(directory: pki + "/ca")
+        for n in names { try DevelopmentPKI.issue(name: n, caDirectory: pki + "/ca", directory: pki + "/nodes") }
+        // Every node dials by address and checks the certificate name the address belongs to.
+        let names_ = Mutex<[String: String]>([:])
+        func transport(_ name: String) throws -> NNGTransport {
+            NNGTransport(tls: try DevelopmentPKI.loadTLS(name: name, directory: pki + "/nodes"),
+                         serverName: { address in names_.withLock { $0[address] } })
+        }
+        // One transport for the whole test process would share client sockets; the harness
+        // takes one transport, so the certificate is the coordinator's (stations and the
+        // admin sign envelopes with their own keys, which is what the coordinator checks).
+        let shared = try transport("coordinator")
+        let listenAddress = "tls+tcp://127.0.0.1:0"
+        let cluster = try await Cluster(transport: shared, workers: 3, shards: 4, address: { _ in listenAddress },
+                                        coordinatorAddress: listenAddress,
+                                        register: { name, address in names_.withLock { $0[address] = name } })
+        defer { shared.shutdown() }
+        #expect(cluster.coordinator.isReady, "\(cluster.coordinator.statusDocument())")
+        for p in 0..<8 {
+            let a = try await cluster.enroll(p)
+            #expect(a.outcome == .enrolled && !a.coverage.isPartial)
+        }
+        let answer = try await cluster.identify(People.record(3, impression: 1))
+        #expect(answer.candidates.first?.iin == People.iin(3) && !answer.coverage.isPartial)
+
+        // A worker process dies: its listener closes; the replicas answer.
+        await cluster.stopWorker("worker-1")
+        for p in [1, 6] {
+            let again = try await cluster.identify(People.record(p, impression: 1))
+            #expect(!again.coverage.isPartial && again.candidates.first?.iin == People.iin(p))
+        }
+        // A second one dies: shards held only by those two are reported missing.
+        await cluster.stopWorker("worker-2")
+        let map = cluster.coordinator.map
+        let lost = map.allShards.filter { Set(map.placement[Int($0)]).isSubset(of: ["worker-1", "worker-2"]) }
+        let partial = try await cluster.identify(People.record(0, impression: 1))
+        #expect(partial.coverage.missing == lost)
+        #expect(partial.coverage.isPartial == !lost.isEmpty)
+
+        // A client with a certificate from another CA cannot even connect.
+        let rogueDir = pki + "/rogue"
+        _ = try DevelopmentPKI.initialize(directory: rogueDir + "/ca")
+        try DevelopmentPKI.issue(name: "station-1", caDirectory: rogueDir + "/ca", directory: rogueDir + "/nodes")
+        var rogueTLS = try DevelopmentPKI.loadTLS(name: "station-1", directory: rogueDir + "/nodes")
+        rogueTLS.caPEM = try String(contentsOfFile: pki + "/ca/ca.crt", encoding: .utf8)
+        let rogue = NNGTransport(tls: rogueTLS, serverName: { _ in "coordinator" })
+        defer { rogue.shutdown() }
+        let caller = SignedCaller(identity: cluster.identities["station-1"]!, keyring: cluster.keyring, transport: rogue)
+        await #expect(throws: SignedCaller.CallError.self) {
+            try await caller.call(.ping(nonce: 1), to: "coordinator", at: cluster.coordinatorAddress, deadline: .seconds(2))
+        }
+        // …and the coordinator keeps serving.
+        guard case .pong = try await cluster.ask(.ping(nonce: 2)) else { Issue.record("pong"); return }
+        await cluster.shutdown()
+    }
+}
