@@ -19,32 +19,60 @@ public final class ClusterWorker: Sendable {
         public var penetration: Double = 0.01
         /// Shortlist floor per probe finger and shard.
         public var minimumShortlist: Int = 24
+        /// log2 of the prefilter buckets per table of each (shard, finger) gallery: 8 tables ×
+        /// 2^bits × 8 B (14: 1 MiB per gallery, 10 MiB per ten-print shard).
+        public var bucketBits: Int = 14
         public init() {}
     }
 
-    /// One shard: a gallery of every enrolled finger, and who is in it.
+    /// One shard: one gallery per finger position (a probe's right thumb is compared with
+    /// enrolled right thumbs only), and who is in it.
     final class Shard: Sendable {
-        let gallery: GalleryShard
-        struct State { var persons: [UInt64: [FingerPosition]] = [:]; var complete = false }
+        struct State {
+            var persons: [UInt64: [FingerPosition]] = [:]
+            var complete = false
+            var galleries: [FingerPosition: GalleryShard] = [:]
+        }
         let state = Mutex(State())
-        init(encoder: CylinderEncoder, comparator: TemplateComparator) {
-            gallery = GalleryShard(encoder: encoder, comparator: comparator)
+        let encoder: CylinderEncoder
+        let hasher: CylinderHasher
+        let comparator: TemplateComparator
+        init(encoder: CylinderEncoder, hasher: CylinderHasher, comparator: TemplateComparator) {
+            self.encoder = encoder
+            self.hasher = hasher
+            self.comparator = comparator
         }
         var persons: Int { state.withLock { $0.persons.count } }
         var complete: Bool { state.withLock { $0.complete } }
+        var fingers: Int { state.withLock { $0.galleries.values.reduce(0) { $0 + $1.count } } }
+
+        func gallery(_ position: FingerPosition, create: Bool = false) -> GalleryShard? {
+            state.withLock { s in
+                if let g = s.galleries[position] { return g }
+                guard create else { return nil }
+                let g = GalleryShard(encoder: encoder, hasher: hasher, comparator: comparator)
+                s.galleries[position] = g
+                return g
+            }
+        }
 
         func upsert(_ entry: ShardEntry) {
-            gallery.remove(subject: entry.subject)
+            remove(entry.subject)
             for view in entry.record.views {
-                gallery.add(GalleryKey(subject: entry.subject, position: view.position), template: view)
+                gallery(view.position, create: true)!.add(GalleryKey(subject: entry.subject, position: view.position), template: view)
             }
             state.withLock { $0.persons[entry.subject] = entry.record.views.map(\.position) }
         }
 
         @discardableResult
         func remove(_ subject: UInt64) -> Bool {
-            gallery.remove(subject: subject)
-            return state.withLock { $0.persons.removeValue(forKey: subject) != nil }
+            let positions = state.withLock { $0.persons.removeValue(forKey: subject) }
+            for position in positions ?? [] { gallery(position)?.remove(subject: subject) }
+            return positions != nil
+        }
+
+        func compact() {
+            for g in state.withLock({ Array($0.galleries.values) }) { g.compact() }
         }
     }
 
@@ -53,6 +81,7 @@ public final class ClusterWorker: Sendable {
     public let options: Options
     private let encoder = CylinderEncoder()
     private let comparator = TemplateComparator()
+    private let hasher: CylinderHasher
     private let shards = Mutex<[UInt16: Shard]>([:])
     private let started = ContinuousClock.now
     private let inFlight = Atomic<Int>(0)
@@ -64,6 +93,7 @@ public final class ClusterWorker: Sendable {
         self.name = name
         self.coordinators = coordinators
         self.options = options
+        hasher = CylinderHasher(geometry: encoder.geometry, bucketBits: options.bucketBits)
         var logger = logger
         logger[metadataKey: "node"] = .string(name)
         self.logger = logger
@@ -74,14 +104,14 @@ public final class ClusterWorker: Sendable {
     /// Every shard present (served or loading).
     public var heldShards: [UInt16] { shards.withLock { $0.keys.sorted() } }
     public var persons: Int { shards.withLock { $0.values.reduce(0) { $0 + $1.persons } } }
-    public var fingers: Int { shards.withLock { $0.values.reduce(0) { $0 + $1.gallery.count } } }
+    public var fingers: Int { shards.withLock { Array($0.values) }.reduce(0) { $0 + $1.fingers } }
     public var pendingJobs: Int { inFlight.load(ordering: .relaxed) }
 
     private func shard(_ id: UInt16, create: Bool = false) -> Shard? {
         shards.withLock { map in
             if let s = map[id] { return s }
             guard create else { return nil }
-            let s = Shard(encoder: encoder, comparator: comparator)
+            let s = Shard(encoder: encoder, hasher: hasher, comparator: comparator)
             map[id] = s
             return s
         }
@@ -138,7 +168,7 @@ public final class ClusterWorker: Sendable {
             }
             for entry in load.entries { s.upsert(entry) }
             if load.complete {
-                s.gallery.compact()
+                s.compact()
                 s.state.withLock { $0.complete = true }
                 logger.info("shard loaded", metadata: ["shard": "\(load.shard)", "persons": "\(s.persons)",
                                                        "map_version": "\(load.mapVersion)"])
@@ -201,9 +231,10 @@ public final class ClusterWorker: Sendable {
             var partial: [UInt64: [FingerPosition: Float]] = [:]
             let perFinger = max(request.limit, 10)
             for (position, probe) in probes {
-                let found = s.gallery.search(probe, options: SearchOptions(limit: perFinger * 3, penetration: penetration,
-                                                                            minimumShortlist: options.minimumShortlist))
-                for c in found where c.key.position == position {
+                guard let gallery = s.gallery(position) else { continue }
+                let found = gallery.search(probe, options: SearchOptions(limit: perFinger, penetration: penetration,
+                                                                         minimumShortlist: options.minimumShortlist))
+                for c in found {
                     partial[c.key.subject, default: [:]][position] = max(partial[c.key.subject]?[position] ?? 0, c.score)
                 }
             }
@@ -227,7 +258,7 @@ public final class ClusterWorker: Sendable {
             var value: Float = 0
             if let k = known[position] {
                 value = k
-            } else if let enrolled = s.gallery.template(GalleryKey(subject: subject, position: position)) {
+            } else if let enrolled = s.gallery(position)?.template(GalleryKey(subject: subject, position: position)) {
                 value = comparator.score(probe, enrolled)
             }
             scores.append(FingerScore(position: position, score: value))

@@ -20,34 +20,41 @@ import TanbaWire
             NNGTransport(tls: try DevelopmentPKI.loadTLS(name: name, directory: pki + "/nodes"),
                          serverName: { address in names_.withLock { $0[address] } })
         }
-        // One transport for the whole test process would share client sockets; the harness
-        // takes one transport, so the certificate is the coordinator's (stations and the
-        // admin sign envelopes with their own keys, which is what the coordinator checks).
-        let shared = try transport("coordinator")
+        // Each node has its own transport with its own certificate, as separate processes would.
+        let transports = Mutex<[String: NNGTransport]>([:])
+        func transportOf(_ name: String) throws -> any Transport {
+            if let t = transports.withLock({ $0[name] }) { return t }
+            let t = try transport(name)
+            transports.withLock { $0[name] = t }
+            return t
+        }
         let listenAddress = "tls+tcp://127.0.0.1:0"
-        let cluster = try await Cluster(transport: shared, workers: 3, shards: 4, address: { _ in listenAddress },
-                                        coordinatorAddress: listenAddress,
-                                        register: { name, address in names_.withLock { $0[address] = name } })
-        defer { shared.shutdown() }
+        var options = Coordinator.Options()
+        options.shardDeadline = .seconds(2)
+        let cluster = try await Cluster(transport: try transportOf("station-1"), workers: 3, shards: 4, address: { _ in listenAddress },
+                                        coordinatorAddress: listenAddress, options: options,
+                                        register: { name, address in names_.withLock { $0[address] = name } },
+                                        transportFor: transportOf)
+        defer { for t in transports.withLock({ Array($0.values) }) { t.shutdown() } }
         #expect(cluster.coordinator.isReady, "\(cluster.coordinator.statusDocument())")
         for p in 0..<8 {
             let a = try await cluster.enroll(p)
             #expect(a.outcome == .enrolled && !a.coverage.isPartial)
         }
-        let answer = try await cluster.identify(People.record(3, impression: 1))
+        let answer = try await cluster.identify(People.probe(3))
         #expect(answer.candidates.first?.iin == People.iin(3) && !answer.coverage.isPartial)
 
         // A worker process dies: its listener closes; the replicas answer.
         await cluster.stopWorker("worker-1")
         for p in [1, 6] {
-            let again = try await cluster.identify(People.record(p, impression: 1))
+            let again = try await cluster.identify(People.probe(p))
             #expect(!again.coverage.isPartial && again.candidates.first?.iin == People.iin(p))
         }
         // A second one dies: shards held only by those two are reported missing.
         await cluster.stopWorker("worker-2")
         let map = cluster.coordinator.map
         let lost = map.allShards.filter { Set(map.placement[Int($0)]).isSubset(of: ["worker-1", "worker-2"]) }
-        let partial = try await cluster.identify(People.record(0, impression: 1))
+        let partial = try await cluster.identify(People.probe(0))
         #expect(partial.coverage.missing == lost)
         #expect(partial.coverage.isPartial == !lost.isEmpty)
 

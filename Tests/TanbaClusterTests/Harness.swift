@@ -25,6 +25,12 @@ enum People {
         }
     }
 
+    /// Enrollment and probe records of the first persons, made once per test process.
+    static let enrolled: [FingerprintRecord] = (0..<32).map { record($0, impression: 0) }
+    static let probes: [FingerprintRecord] = (0..<32).map { record($0, impression: 1) }
+    static func probe(_ p: Int) -> FingerprintRecord { p < probes.count ? probes[p] : record(p, impression: 1) }
+    static func enrollment(_ p: Int) -> FingerprintRecord { p < enrolled.count ? enrolled[p] : record(p, impression: 0) }
+
     static func record(_ p: Int, impression: Int, fingers: [FingerPosition] = People.fingers, seedOffset: UInt64 = 0) -> FingerprintRecord {
         FingerprintRecord(views: fingers.map { position in
             let master = generator.master(finger: UInt64(p) * 16 + UInt64(position.rawValue) + seedOffset)
@@ -52,6 +58,13 @@ final class Cluster: @unchecked Sendable {
         return try! NodeIdentity(name: name, signingKey: try! Curve25519.Signing.PrivateKey(rawRepresentation: seed))
     }
 
+    /// Small prefilter tables: test galleries hold a few dozen fingers.
+    static var workerOptions: ClusterWorker.Options {
+        var o = ClusterWorker.Options()
+        o.bucketBits = 10
+        return o
+    }
+
     static var quietLogger: Logger {
         var l = Logger(label: "test")
         l.logLevel = .critical
@@ -61,8 +74,10 @@ final class Cluster: @unchecked Sendable {
     /// Workers named worker-1…N listening at `address(name)`; the coordinator at "coordinator".
     init(transport: any Transport, workers count: Int, shards: Int, extraNames: [String] = [],
          address: (String) -> String = { $0 }, coordinatorAddress: String = "coordinator",
-         options: Coordinator.Options = .init(), register: (String, String) -> Void = { _, _ in }) async throws {
+         options: Coordinator.Options = .init(), register: (String, String) -> Void = { _, _ in },
+         transportFor: ((String) throws -> any Transport)? = nil) async throws {
         self.transport = transport
+        let transportOf = transportFor ?? { _ in transport }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let names = ["coordinator", "station-1", "admin-1"] + (1...max(count, 1)).map { "worker-\($0)" } + extraNames
@@ -79,11 +94,11 @@ final class Cluster: @unchecked Sendable {
         var entries: [ShardMap.Worker] = []
         for i in 1...count {
             let name = "worker-\(i)"
-            let worker = ClusterWorker(name: name, coordinators: ["coordinator"], logger: Self.quietLogger)
+            let worker = ClusterWorker(name: name, coordinators: ["coordinator"], options: Self.workerOptions, logger: Self.quietLogger)
             let service = SignedService(identity: ids[name]!, keyring: keyring) { sender, message in
                 await worker.handle(sender: sender, message: message)
             }
-            let listener = try await transport.listen(on: address(name), handler: service.requestHandler)
+            let listener = try await transportOf(name).listen(on: address(name), handler: service.requestHandler)
             workers[name] = worker
             listeners[name] = listener
             register(name, listener.address)
@@ -96,23 +111,23 @@ final class Cluster: @unchecked Sendable {
         options.admins = ["admin-1"]
         coordinator = Coordinator(name: "coordinator", store: store, directory: SubjectDirectory(),
                                   map: ShardMap(shardCount: shards, workers: entries),
-                                  caller: SignedCaller(identity: ids["coordinator"]!, keyring: keyring, transport: transport),
+                                  caller: SignedCaller(identity: ids["coordinator"]!, keyring: keyring, transport: try transportOf("coordinator")),
                                   options: options, logger: Self.quietLogger)
         let coordinator = self.coordinator
         let service = SignedService(identity: ids["coordinator"]!, keyring: keyring) { sender, message in
             await coordinator.handle(sender: sender, message: message)
         }
-        coordinatorListener = try await transport.listen(on: coordinatorAddress, handler: service.requestHandler)
+        coordinatorListener = try await transportOf("coordinator").listen(on: coordinatorAddress, handler: service.requestHandler)
         self.coordinatorAddress = coordinatorListener.address
         register("coordinator", coordinatorListener.address)
-        station = SignedCaller(identity: ids["station-1"]!, keyring: keyring, transport: transport)
-        admin = SignedCaller(identity: ids["admin-1"]!, keyring: keyring, transport: transport)
+        station = SignedCaller(identity: ids["station-1"]!, keyring: keyring, transport: try transportOf("station-1"))
+        admin = SignedCaller(identity: ids["admin-1"]!, keyring: keyring, transport: try transportOf("admin-1"))
         await coordinator.reconcile()
     }
 
     /// Starts one more worker (not yet in the map).
     func startWorker(_ name: String, at address: String) async throws -> (ClusterWorker, any TransportListener) {
-        let worker = ClusterWorker(name: name, coordinators: ["coordinator"], logger: Self.quietLogger)
+        let worker = ClusterWorker(name: name, coordinators: ["coordinator"], options: Self.workerOptions, logger: Self.quietLogger)
         let service = SignedService(identity: identities[name]!, keyring: keyring) { sender, message in
             await worker.handle(sender: sender, message: message)
         }
@@ -129,7 +144,7 @@ final class Cluster: @unchecked Sendable {
     }
 
     func enroll(_ p: Int) async throws -> EnrollAnswer {
-        guard case .enrollAnswer(let a) = try await ask(.enroll(EnrollRequest(iin: People.iin(p), record: People.record(p, impression: 0)))) else {
+        guard case .enrollAnswer(let a) = try await ask(.enroll(EnrollRequest(iin: People.iin(p), record: People.enrollment(p)))) else {
             throw TestFailure("not an enroll answer")
         }
         return a
