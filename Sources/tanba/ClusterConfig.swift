@@ -20,12 +20,20 @@ struct PeerConfig: Codable {
     var address: String
 }
 
-struct CoordinatorConfig: Codable {
+/// Config types have a default for every key, so a file names only what it changes;
+/// `ConfigFile.load` overlays the file on the defaults and checks the required keys.
+protocol ConfigDefaults: Codable {
+    init()
+    static var required: [String] { get }
+}
+
+struct CoordinatorConfig: ConfigDefaults {
+    static let required = ["listen", "pki", "store", "masterKeyFile"]
     var name: String = "coordinator"
-    var listen: String
-    var pki: String
-    var store: String
-    var masterKeyFile: String
+    var listen: String = ""
+    var pki: String = ""
+    var store: String = ""
+    var masterKeyFile: String = ""
     var directory: String?
     var mapFile: String?
     var shards: Int = 16
@@ -45,10 +53,11 @@ struct CoordinatorConfig: Codable {
     var logLevel: String = "info"
 }
 
-struct WorkerConfig: Codable {
-    var name: String
-    var listen: String
-    var pki: String
+struct WorkerConfig: ConfigDefaults {
+    static let required = ["name", "listen", "pki"]
+    var name: String = ""
+    var listen: String = ""
+    var pki: String = ""
     var coordinators: [String] = ["coordinator"]
     var penetration: Double = 0.01
     var minimumShortlist: Int = 24
@@ -57,21 +66,32 @@ struct WorkerConfig: Codable {
     var logLevel: String = "info"
 }
 
-struct ClientConfig: Codable {
+struct ClientConfig: ConfigDefaults {
+    static let required = ["coordinator", "pki"]
     var name: String = "station-1"
-    var coordinator: String
+    var coordinator: String = ""
     var coordinatorName: String = "coordinator"
-    var pki: String
+    var pki: String = ""
     var deadlineMs: Int = 30000
 }
 
 enum ConfigFile {
     /// Reads a JSON config; relative paths inside are resolved against the file's folder by
     /// `resolve`.
-    static func load<T: Decodable>(_ type: T.Type, path: String) throws -> T {
+    static func load<T: ConfigDefaults>(_ type: T.Type, path: String) throws -> T {
         guard let data = FileManager.default.contents(atPath: path) else { throw CommandError("cannot read config \(path)") }
         do {
-            return try JSONDecoder().decode(T.self, from: data)
+            guard var merged = try JSONSerialization.jsonObject(with: JSONEncoder().encode(T())) as? [String: Any],
+                  let file = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw CommandError("\(path): not a JSON object")
+            }
+            for key in T.required where (file[key] as? String)?.isEmpty ?? true {
+                throw CommandError("\(path): missing key \"\(key)\"")
+            }
+            for (k, v) in file { merged[k] = v }
+            return try JSONDecoder().decode(T.self, from: JSONSerialization.data(withJSONObject: merged))
+        } catch let e as CommandError {
+            throw e
         } catch let DecodingError.keyNotFound(key, _) {
             throw CommandError("\(path): missing key \"\(key.stringValue)\"")
         } catch let DecodingError.typeMismatch(_, context) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 
 /// `tanba`: one program for every Tanba role and tool.
+@main
 struct Tanba: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tanba",
@@ -11,4 +12,3 @@ struct Tanba: AsyncParsableCommand {
                       StoreCommand.self, AuditCommand.self])
 }
 
-await Tanba.main()
