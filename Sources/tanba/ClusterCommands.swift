@@ -320,10 +320,10 @@ enum Render {
 struct ClientEnroll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "enroll", abstract: "Enroll a person (de-duplicated 1:N first).")
     @OptionGroup var client: ClientOptions
-    @Option(help: "The person's IIN (12 digits).") var iin: String
+    @Option(help: "The person's IIN (12 digits; default with --synthetic-person: that person's synthetic IIN).") var iin: String?
     @OptionGroup var input: FingerInput
     func run() async throws {
-        let iin = try IIN.parse(self.iin)
+        let iin = try IIN.resolve(iin, person: input.syntheticPerson)
         print(Render.answer(try await client.call(.enroll(EnrollRequest(iin: iin, record: try input.record())))))
     }
 }
@@ -342,31 +342,35 @@ struct ClientIdentify: AsyncParsableCommand {
 struct ClientVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "verify", abstract: "1:1 verification against a claimed IIN.")
     @OptionGroup var client: ClientOptions
-    @Option(help: "The claimed IIN.") var iin: String
+    @Option(help: "The claimed IIN (default with --synthetic-person: that person's).") var iin: String?
     @OptionGroup var input: FingerInput
     func run() async throws {
-        print(Render.answer(try await client.call(.verify(VerifyRequest(claimedIIN: try IIN.parse(iin), probe: try input.record())))))
+        let iin = try IIN.resolve(iin, person: input.syntheticPerson)
+        print(Render.answer(try await client.call(.verify(VerifyRequest(claimedIIN: iin, probe: try input.record())))))
     }
 }
 
 struct ClientUpdate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "update", abstract: "Re-enroll: the old record is archived and stops matching.")
     @OptionGroup var client: ClientOptions
-    @Option(help: "The person's IIN.") var iin: String
+    @Option(help: "The person's IIN (default with --synthetic-person: that person's).") var iin: String?
     @Option(help: "Reason (recorded).") var reason: String = "re-enrollment"
     @OptionGroup var input: FingerInput
     func run() async throws {
-        print(Render.answer(try await client.call(.update(UpdateRequest(iin: try IIN.parse(iin), record: try input.record(), reason: reason)))))
+        let iin = try IIN.resolve(iin, person: input.syntheticPerson)
+        print(Render.answer(try await client.call(.update(UpdateRequest(iin: iin, record: try input.record(), reason: reason)))))
     }
 }
 
 struct ClientDelete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a person's biometric data (store and every worker).")
     @OptionGroup var client: ClientOptions
-    @Option(help: "The person's IIN.") var iin: String
+    @Option(help: "The person's IIN.") var iin: String?
+    @Option(help: "Synthetic person N's IIN instead of --iin.") var syntheticPerson: Int?
     @Option(help: "Reason / basis (recorded).") var reason: String = "subject's request"
     func run() async throws {
-        print(Render.answer(try await client.call(.delete(DeleteRequest(iin: try IIN.parse(iin), reason: reason)))))
+        let iin = try IIN.resolve(iin, person: syntheticPerson)
+        print(Render.answer(try await client.call(.delete(DeleteRequest(iin: iin, reason: reason)))))
     }
 }
 
@@ -377,6 +381,12 @@ struct ClientStatus: AsyncParsableCommand {
 }
 
 extension IIN {
+    static func resolve(_ text: String?, person: Int?) throws -> IIN {
+        if let text { return try parse(text) }
+        guard let person else { throw ValidationError("give --iin (or --synthetic-person N)") }
+        return Synthetic.iin(person: person)
+    }
+
     static func parse(_ text: String) throws -> IIN {
         do { return try IIN(text) } catch { throw ValidationError("invalid IIN \(text): \(error)") }
     }
