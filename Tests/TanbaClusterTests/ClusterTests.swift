@@ -317,3 +317,34 @@ import TanbaWire
         #expect(status.ready && status.persons == Self.persons && status.workers.count == 3)
     }
 }
+
+@Suite struct CoordinatorInputTests {
+    @Test func malformedUnsignedAndOversizedRequestsAreRejectedAndTheCoordinatorKeepsServing() async throws {
+        let transport = EmbeddedTransport()
+        let cluster = try await Cluster(transport: transport, workers: 2, shards: 2)
+        defer { Task { await cluster.shutdown() } }
+        // Garbage: a typed, signed ERROR answer.
+        let garbage = try await transport.request(Array("GET / HTTP/1.1\r\n\r\n".utf8), to: "coordinator", deadline: .seconds(1))
+        guard case .error(let code, _) = try Envelope.decode(garbage).message() else { Issue.record("not an error"); return }
+        #expect(code == .malformed)
+        // Truncated: a valid request cut short.
+        let valid = Cluster.identity("station-1").seal(.ping(nonce: 1), requestID: .random())
+        let cut = try await transport.request(Array(valid.dropLast(10)), to: "coordinator", deadline: .seconds(1))
+        guard case .error(let cutCode, _) = try Envelope.decode(cut).message() else { Issue.record("not an error"); return }
+        #expect(cutCode == .malformed)
+        // Signed by a key the coordinator does not trust.
+        let stranger = try NodeIdentity(name: "station-1", signingKey: .init())
+        let forged = SignedCaller(identity: stranger, keyring: cluster.keyring, transport: transport)
+        await #expect(throws: SignedCaller.CallError.self) {
+            try await forged.call(.status, to: "coordinator", at: "coordinator", deadline: .seconds(1))
+        }
+        // Oversized: refused before it is sent.
+        let huge = [UInt8](repeating: 0x54, count: WireLimits.maximumMessage + 1)
+        await #expect(throws: WireError.messageTooLarge(size: huge.count, limit: WireLimits.maximumMessage)) {
+            try await transport.request(huge, to: "coordinator", deadline: .seconds(1))
+        }
+        // Still serving.
+        guard case .pong(let nonce, _) = try await cluster.ask(.ping(nonce: 9)) else { Issue.record("no pong"); return }
+        #expect(nonce == 9)
+    }
+}
