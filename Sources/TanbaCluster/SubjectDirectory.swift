@@ -86,7 +86,7 @@ public final class SubjectDirectory: @unchecked Sendable {
         let sealed = try seal(line)
         try fileLock.withLock {
             if !FileManager.default.fileExists(atPath: path) {
-                FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
             }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             defer { try? handle.close() }
@@ -103,7 +103,9 @@ public final class SubjectDirectory: @unchecked Sendable {
         for (iin, n) in snapshot.sorted(by: { $0.key < $1.key }) { text += try seal("+\(iin.digits):\(n)") }
         try fileLock.withLock {
             let temporary = path + ".tmp"
-            FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+            guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw DirectoryError.corrupt("cannot write \(temporary)")
+            }
             guard rename(temporary, path) == 0 else { throw DirectoryError.corrupt("cannot replace \(path)") }
         }
     }

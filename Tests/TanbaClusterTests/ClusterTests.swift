@@ -348,3 +348,26 @@ import TanbaWire
         #expect(nonce == 9)
     }
 }
+
+@Suite struct SubjectDirectoryTests {
+    @Test func directorySurvivesReopeningIsSealedAndForgetsDeletedPersons() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-dir-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("directory").path
+        let master = MasterKey.generate(id: "k1")
+        let d = try SubjectDirectory(path: path, master: master)
+        try d.insert(People.iin(1), fingers: 10)
+        try d.insert(People.iin(2), fingers: 8)
+        try d.insert(People.iin(3), fingers: 10)
+        try d.remove(People.iin(2))
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(!text.contains(People.iin(1).digits), "IINs are sealed")
+        let reopened = try SubjectDirectory(path: path, master: master)
+        #expect(reopened.all == [People.iin(1), People.iin(3)].sorted())
+        #expect(reopened.fingers == 20)
+        #expect(throws: SubjectDirectory.DirectoryError.self) { try SubjectDirectory(path: path, master: MasterKey.generate(id: "k2")) }
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+}
