@@ -371,3 +371,34 @@ import TanbaWire
         #expect(mode == 0o600)
     }
 }
+
+@Suite struct CoordinatorRestartTests {
+    @Test func restartedCoordinatorReloadsEveryShardFromTheStore() async throws {
+        let transport = EmbeddedTransport()
+        let cluster = try await Cluster(transport: transport, workers: 2, shards: 3)
+        defer { Task { await cluster.shutdown() } }
+        for p in 0..<6 { _ = try await cluster.enroll(p) }
+        _ = try await cluster.ask(.delete(DeleteRequest(iin: People.iin(4), reason: "request")))
+        // A new coordinator process: same store, the sealed directory reopened, the saved map.
+        let directory = try SubjectDirectory(path: cluster.directory.appendingPathComponent("directory").path, master: cluster.master)
+        #expect(directory.count == 5)
+        let restarted = Coordinator(name: "coordinator", store: cluster.coordinator.store, directory: directory,
+                                    map: cluster.coordinator.map,
+                                    caller: SignedCaller(identity: cluster.identities["coordinator"]!, keyring: cluster.keyring, transport: transport),
+                                    logger: Cluster.quietLogger)
+        #expect(!restarted.isReady, "nothing serves until reloaded")
+        let loaded = await restarted.reconcile()
+        #expect(loaded == 6 && restarted.isReady)
+        #expect(cluster.workers.values.reduce(0) { $0 + $1.persons } == 10, "5 persons × 2 replicas")
+        let service = SignedService(identity: cluster.identities["coordinator"]!, keyring: cluster.keyring) { sender, message in
+            await restarted.handle(sender: sender, message: message)
+        }
+        let listener = try await transport.listen(on: "coordinator-b", handler: service.requestHandler)
+        defer { Task { await listener.close() } }
+        guard case .identifyAnswer(let a) = try await cluster.station.call(.identify(IdentifyRequest(probe: People.probe(2), topK: 3)),
+                                                                           to: "coordinator", at: "coordinator-b", deadline: .seconds(30)) else {
+            Issue.record("identify"); return
+        }
+        #expect(a.candidates.first?.iin == People.iin(2) && !a.coverage.isPartial)
+    }
+}

@@ -52,6 +52,7 @@ final class Cluster: @unchecked Sendable {
     let identities: [String: NodeIdentity]
     let directory: URL
     var coordinatorListener: any TransportListener
+    let master = MasterKey.generate(id: "test")
 
     static func identity(_ name: String) -> NodeIdentity {
         let seed = Array(SHA256.hash(data: Data(name.utf8)))
@@ -106,10 +107,11 @@ final class Cluster: @unchecked Sendable {
         }
         self.workers = workers
         workerListeners = listeners
-        let store = try Store(path: directory.appendingPathComponent("store.db").path, master: MasterKey.generate(id: "test"))
+        let store = try Store(path: directory.appendingPathComponent("store.db").path, master: master)
+        let subjects = try SubjectDirectory(path: directory.appendingPathComponent("directory").path, master: master)
         var options = options
         options.admins = ["admin-1"]
-        coordinator = Coordinator(name: "coordinator", store: store, directory: SubjectDirectory(),
+        coordinator = Coordinator(name: "coordinator", store: store, directory: subjects,
                                   map: ShardMap(shardCount: shards, workers: entries),
                                   caller: SignedCaller(identity: ids["coordinator"]!, keyring: keyring, transport: try transportOf("coordinator")),
                                   options: options, logger: Self.quietLogger)
