@@ -103,6 +103,7 @@ let package = Package(
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
         .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
         .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore", "TanbaSQLite"]),
+        .testTarget(name: "TanbaOpsTests", dependencies: ["TanbaOps"]),
         .testTarget(name: "TanbaClusterTests", dependencies: ["TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore"]),
     ]
 )
