@@ -60,6 +60,9 @@ public final class Coordinator: Sendable {
         var serving: [[String]]
         /// Replicas being loaded (they receive writes, not searches).
         var loading: Set<Replica> = []
+        /// Replicas a load is running for (claimed before the reset is sent), so two
+        /// reconciliations never load the same replica at once.
+        var claimed: Set<Replica> = []
         /// Persons written while a replica was loading: re-pushed before it serves.
         var dirty: [Replica: Set<IIN>] = [:]
         var suspects: [String: ContinuousClock.Instant] = [:]
@@ -180,6 +183,11 @@ public final class Coordinator: Sendable {
         var description: String
     }
 
+    /// Appends an audit entry (an SQLite commit) off the cooperative pool.
+    private func audit(_ actor: Actor, operation: String, subject: IIN? = nil, result: String) async throws -> Int64 {
+        try await Offload.run { try self.store.record(actor, operation: operation, subject: subject, result: result) }
+    }
+
     // MARK: Thresholds
 
     /// Fused-score threshold for a target FPIR: with N persons, FPIR ≈ N × FMR per
@@ -193,20 +201,20 @@ public final class Coordinator: Sendable {
     // MARK: ENROLL
 
     func enroll(_ r: EnrollRequest, sender: String, actor: Actor) async throws -> WireMessage {
-        if try store.person(iin: r.iin) != nil {
+        if try await Offload.run({ try self.store.person(iin: r.iin) }) != nil {
             return .enrollAnswer(EnrollAnswer(outcome: .alreadyEnrolled, coverage: .none))
         }
         let dedupThreshold = options.duplicateThreshold ?? threshold(forFPIR: options.defaultFPIR)
         let (candidates, coverage) = await scatterSearch(r.record, limit: 10)
         guard !coverage.isPartial else {
-            _ = try store.record(actor, operation: "enroll", subject: r.iin, result: "refused: de-duplication incomplete, missing shards \(coverage.missing)")
+            _ = try await audit(actor, operation: "enroll", subject: r.iin, result: "refused: de-duplication incomplete, missing shards \(coverage.missing)")
             throw CoordinatorError(code: .unavailable,
                                    message: "de-duplication could not search shards \(coverage.missing); nothing was enrolled, retry later")
         }
         let duplicates = candidates.filter { $0.fusedScore >= dedupThreshold && $0.iin != r.iin }
         if !duplicates.isEmpty {
             state.withLock { $0.holds.append(HeldEnrollment(iin: r.iin, sender: sender, candidates: duplicates, at: AstanaTime.now())) }
-            _ = try store.record(actor, operation: "enroll", subject: r.iin,
+            _ = try await audit(actor, operation: "enroll", subject: r.iin,
                                  result: "held for adjudication: \(duplicates.count) possible duplicates")
             metrics.increment("enroll_held")
             logger.info("enrollment held for adjudication", metadata: ["duplicates": "\(duplicates.count)"])
@@ -214,9 +222,11 @@ public final class Coordinator: Sendable {
         }
         let enrollment = Enrollment(record: r.record, capture: CaptureInfo(branch: options.branch, station: sender,
                                                                            operatorLogin: sender, device: "unknown"))
-        try store.enroll(PersonIdentity(fullName: "", iin: r.iin), iin: r.iin, enrollment: enrollment,
-                         consent: consent(sender), by: actor)
-        try directory.insert(r.iin, fingers: r.record.views.count)
+        let consent = consent(sender)
+        try await Offload.run {
+            try self.store.enroll(PersonIdentity(fullName: "", iin: r.iin), iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
+            try self.directory.insert(r.iin, fingers: r.record.views.count)
+        }
         let pushed = await push(iin: r.iin, record: r.record)
         return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
     }
@@ -233,14 +243,14 @@ public final class Coordinator: Sendable {
         let threshold = threshold(forFPIR: fpir)
         let (all, coverage) = await scatterSearch(r.probe, limit: r.topK)
         let candidates = Array(all.filter { $0.fusedScore >= threshold }.prefix(r.topK))
-        _ = try store.record(actor, operation: "identify", result:
+        _ = try await audit(actor, operation: "identify", result:
             "\(candidates.count) candidates\(coverage.isPartial ? ", partial: missing shards \(coverage.missing)" : "")")
         return .identifyAnswer(IdentifyAnswer(candidates: candidates, threshold: threshold, coverage: coverage))
     }
 
     func verify(_ r: VerifyRequest, actor: Actor) async throws -> WireMessage {
         guard directory.contains(r.claimedIIN) else {
-            _ = try store.record(actor, operation: "verify", subject: r.claimedIIN, result: "not enrolled")
+            _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: "not enrolled")
             throw CoordinatorError(code: .notFound, description: "no enrolled person has IIN \(r.claimedIIN)")
         }
         let shard = map.shard(of: r.claimedIIN)
@@ -251,12 +261,12 @@ public final class Coordinator: Sendable {
             return nil
         } request: { request }
         guard let answer else {
-            _ = try store.record(actor, operation: "verify", subject: r.claimedIIN, result: "partial: shard \(shard) unavailable")
+            _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: "partial: shard \(shard) unavailable")
             return .verifyAnswer(VerifyAnswer(isMatch: false, fusedScore: 0, fingerScores: [], threshold: threshold,
                                               coverage: ShardCoverage(missing: [shard])))
         }
         let isMatch = answer.found && answer.fusedScore >= threshold
-        _ = try store.record(actor, operation: "verify", subject: r.claimedIIN, result: isMatch ? "match" : "no match")
+        _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: isMatch ? "match" : "no match")
         return .verifyAnswer(VerifyAnswer(isMatch: isMatch, fusedScore: answer.fusedScore, fingerScores: answer.fingerScores,
                                           threshold: threshold, coverage: ShardCoverage(contributed: [shard])))
     }
@@ -347,16 +357,22 @@ public final class Coordinator: Sendable {
     func update(_ r: UpdateRequest, sender: String, actor: Actor) async throws -> WireMessage {
         let enrollment = Enrollment(record: r.record, capture: CaptureInfo(branch: options.branch, station: sender,
                                                                            operatorLogin: sender, device: "unknown"))
-        try store.reenroll(iin: r.iin, enrollment: enrollment, consent: consent(sender), by: actor)
-        try directory.insert(r.iin, fingers: r.record.views.count)
+        let consent = consent(sender)
+        try await Offload.run {
+            try self.store.reenroll(iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
+            try self.directory.insert(r.iin, fingers: r.record.views.count)
+        }
         let pushed = await push(iin: r.iin, record: r.record)
         return .updateAnswer(archivedPrevious: true, coverage: pushed)
     }
 
     func delete(_ r: DeleteRequest, sender: String, actor: Actor) async throws -> WireMessage {
-        let deleted = try store.delete(iin: r.iin, request: DeletionRequest(requestedBy: sender, branch: options.branch, basis: r.reason),
-                                       by: actor)
-        try directory.remove(r.iin)
+        let request = DeletionRequest(requestedBy: sender, branch: options.branch, basis: r.reason)
+        let deleted = try await Offload.run {
+            let deleted = try self.store.delete(iin: r.iin, request: request, by: actor)
+            try self.directory.remove(r.iin)
+            return deleted
+        }
         let pushed = await push(iin: r.iin, record: nil)
         return .deleteAnswer(deleted: deleted, coverage: pushed)
     }
@@ -415,15 +431,18 @@ public final class Coordinator: Sendable {
                                       to: worker, at: address, deadline: options.loadDeadline)
         }
         let start = ContinuousClock.now
+        guard state.withLock({ $0.claimed.insert(replica).inserted }) else {
+            throw CoordinatorError(code: .overloaded, description: "shard \(shard) is already being loaded onto \(worker)")
+        }
+        defer { state.withLock { s in s.claimed.remove(replica); s.loading.remove(replica); s.dirty[replica] = nil } }
         try await send([], reset: true, complete: false)
         state.withLock { s in
             s.loading.insert(replica)
             s.dirty[replica] = []
         }
-        defer { state.withLock { s in s.loading.remove(replica); s.dirty[replica] = nil } }
         var batch: [ShardEntry] = [], bytes = 0, persons = 0
         for iin in directory.all where ShardMap.shard(ofSubject: ShardMap.subject(of: iin), shardCount: count) == shard {
-            guard let record = try store.currentEnrollment(iin: iin)?.record else { continue }
+            guard let record = try await Offload.run({ try self.store.currentEnrollment(iin: iin)?.record }) else { continue }
             let size = 64 + record.views.reduce(0) { $0 + 32 + 6 * $1.minutiae.count }
             if !batch.isEmpty && (bytes + size > options.loadBatchBytes || batch.count == ClusterLimits.maximumLoadBatch) {
                 try await send(batch, reset: false, complete: false)
@@ -442,7 +461,7 @@ public final class Coordinator: Sendable {
         }) {
             for iin in dirty {
                 let message: WireMessage
-                if directory.contains(iin), let record = try store.currentEnrollment(iin: iin)?.record {
+                if directory.contains(iin), let record = try await Offload.run({ try self.store.currentEnrollment(iin: iin)?.record }) {
                     message = .cluster(.shardUpsert(shard: shard, entry: ShardEntry(subject: ShardMap.subject(of: iin), record: record)))
                 } else {
                     message = .cluster(.shardRemove(shard: shard, subject: ShardMap.subject(of: iin)))
@@ -554,7 +573,7 @@ public final class Coordinator: Sendable {
     }
 
     func admin(_ r: AdminRequest, sender: String) async throws -> WireMessage {
-        _ = try store.record(Actor(login: sender, role: "admin", basis: "operations"), operation: "cluster-\(r.action)",
+        _ = try await audit(Actor(login: sender, role: "admin", basis: "operations"), operation: "cluster-\(r.action)",
                              result: "worker \(r.worker)")
         switch r.action {
         case .status:

@@ -127,7 +127,7 @@ public final class ClusterWorker: Sendable {
         inFlight.add(1, ordering: .relaxed)
         defer { inFlight.subtract(1, ordering: .relaxed) }
         let start = ContinuousClock.now
-        let answer = respond(sender: sender, message: message)
+        let answer = await Offload.run { self.respond(sender: sender, message: message) }
         metrics.observe(operation: message.type.metricName, seconds: (ContinuousClock.now - start).seconds,
                         failed: { if case .error = answer { return true } else { return false } }())
         return answer
