@@ -321,9 +321,10 @@ struct ClientEnroll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "enroll", abstract: "Enroll a person (de-duplicated 1:N first).")
     @OptionGroup var client: ClientOptions
     @Option(help: "The person's IIN (12 digits; default with --synthetic-person: that person's synthetic IIN).") var iin: String?
+    @Option(help: "Use synthetic person N's IIN (e.g. to present one person's fingers under another's IIN).") var iinOfPerson: Int?
     @OptionGroup var input: FingerInput
     func run() async throws {
-        let iin = try IIN.resolve(iin, person: input.syntheticPerson)
+        let iin = try IIN.resolve(iin, person: iinOfPerson ?? input.syntheticPerson)
         print(Render.answer(try await client.call(.enroll(EnrollRequest(iin: iin, record: try input.record())))))
     }
 }
@@ -343,9 +344,10 @@ struct ClientVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "verify", abstract: "1:1 verification against a claimed IIN.")
     @OptionGroup var client: ClientOptions
     @Option(help: "The claimed IIN (default with --synthetic-person: that person's).") var iin: String?
+    @Option(help: "Claim synthetic person N's IIN.") var iinOfPerson: Int?
     @OptionGroup var input: FingerInput
     func run() async throws {
-        let iin = try IIN.resolve(iin, person: input.syntheticPerson)
+        let iin = try IIN.resolve(iin, person: iinOfPerson ?? input.syntheticPerson)
         print(Render.answer(try await client.call(.verify(VerifyRequest(claimedIIN: iin, probe: try input.record())))))
     }
 }
