@@ -14,6 +14,8 @@
 //   TanbaAccess      lawful access: roles x basis policy, accounts, multi-factor login, reports
 //   TanbaCapture     branch capture station: rules, signed consent, scanners, durable outbox
 //   TanbaReplication store replication over TanbaWire: standby service, StorePrimary, promotion
+//   TanbaCluster     shard map, matching workers, coordinator (scatter-gather, dedup, rebalancing)
+//   TanbaOps         ops HTTP endpoint (Hummingbird): /healthz /readyz /metrics /cluster
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
 import PackageDescription
@@ -31,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // MARK: System libraries
@@ -95,11 +100,27 @@ let package = Package(
         // Store replication over TanbaWire: network link, standby service, StorePrimary.
         // Kept apart so TanbaStore stays free of networking.
         .target(name: "TanbaReplication", dependencies: ["TanbaCore", "TanbaSQLite", "TanbaStore", "TanbaWire"]),
+        // The cluster: shard map and placement, matching workers, the coordinator (ENROLL with
+        // de-duplication, IDENTIFY scatter-gather with replica retry, live rebalancing).
+        .target(name: "TanbaCluster", dependencies: [
+            "TanbaCore", "TanbaMatch", "TanbaWire", "TanbaStore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The ops HTTP endpoint (/healthz, /readyz, /metrics, /cluster) on Hummingbird; kept
+        // out of TanbaCluster so the cluster logic and its tests build without SwiftNIO.
+        .target(name: "TanbaOps", dependencies: [
+            "TanbaCluster",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
             "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaSQLite", "TanbaStore", "TanbaAccess",
-            "TanbaCapture", "TanbaReplication",
+            "TanbaCapture", "TanbaReplication", "TanbaCluster", "TanbaOps",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         // MARK: Tests (one target per module)
@@ -118,5 +139,7 @@ let package = Package(
         .testTarget(name: "TanbaReplicationTests", dependencies: [
             "TanbaTestSupport", "TanbaReplication", "TanbaStore", "TanbaWire", "TanbaSQLite", "TanbaSynth",
         ]),
+        .testTarget(name: "TanbaOpsTests", dependencies: ["TanbaOps"]),
+        .testTarget(name: "TanbaClusterTests", dependencies: ["TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore"]),
     ]
 )

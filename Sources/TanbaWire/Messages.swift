@@ -11,6 +11,11 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     // Store replication (ReplicationMessages.swift).
     case replicate = 0x10, replicateKeys = 0x11, replicaStatus = 0x12, promote = 0x13
     case replicateAnswer = 0x90, replicateKeysAnswer = 0x91, replicaStatusAnswer = 0x92, promoteAnswer = 0x93
+    // Cluster-internal (ClusterMessages.swift): coordinator → worker shard operations, admin.
+    case shardLoad = 0x20, shardSearch = 0x21, shardVerify = 0x22, shardUpsert = 0x23, shardRemove = 0x24
+    case shardDrop = 0x25, admin = 0x30
+    case shardLoadAnswer = 0xA0, shardSearchAnswer = 0xA1, shardVerifyAnswer = 0xA2, shardUpsertAnswer = 0xA3
+    case shardRemoveAnswer = 0xA4, shardDropAnswer = 0xA5, adminAnswer = 0xB0
     case error = 0xFF
 
     public var isRequest: Bool { rawValue < 0x80 }
@@ -226,6 +231,8 @@ public enum WireMessage: Equatable, Sendable {
     case referenceCountAnswer(persons: UInt64, fingers: UInt64, coverage: ShardCoverage)
     case statusAnswer(StatusAnswer)
     case consentAnswer(recorded: Bool)
+    /// Cluster-internal messages (worker shard operations, admin requests).
+    case cluster(ClusterMessage)
     case error(code: WireErrorCode, message: String)
     /// Store replication between primary and standbys (ReplicationMessages.swift).
     case replication(ReplicationMessage)
@@ -252,6 +259,7 @@ public enum WireMessage: Equatable, Sendable {
         case .referenceCountAnswer: .referenceCountAnswer
         case .statusAnswer: .statusAnswer
         case .consentAnswer: .consentAnswer
+        case .cluster(let m): m.type
         case .error: .error
         case .replication(let m): m.type
         }
@@ -303,6 +311,8 @@ public enum WireMessage: Equatable, Sendable {
         case .statusAnswer(let m):
             w.u8(m.role.rawValue); w.bool(m.ready); w.u64(m.uptimeMilliseconds); w.shards(m.shards)
             w.u64(m.persons); w.u32(m.pendingJobs)
+        case .cluster(let m):
+            m.encode(into: &w)
         case .error(let code, let message):
             w.u16(code.rawValue); w.text(message)
         case .replication(let m):
@@ -387,6 +397,9 @@ public enum WireMessage: Equatable, Sendable {
         case .replicate, .replicateAnswer, .replicateKeys, .replicateKeysAnswer, .replicaStatus, .replicaStatusAnswer,
              .promote, .promoteAnswer:
             message = .replication(try ReplicationMessage.decode(type: type, reader: &r))
+        default:
+            guard let m = try ClusterMessage.decode(type: type, reader: &r) else { throw .unknownMessageType(type.rawValue) }
+            message = .cluster(m)
         }
         try r.finish()
         return message

@@ -58,7 +58,7 @@ enum WireFixtures {
             .statusAnswer(StatusAnswer(role: .worker, ready: true, uptimeMilliseconds: 5, shards: [1, 4, 9], persons: 33, pendingJobs: 2)),
             .consentAnswer(recorded: true),
             .error(code: .invalidArgument, message: "top-K must be 1…1000"),
-        ] + replicationMessages
+        ] + replicationMessages + clusterMessages
     }()
 
     /// One of every replication message (ReplicationMessages.swift).
@@ -82,6 +82,34 @@ enum WireFixtures {
                                                                    detail: "refusing"))),
             .replication(.promote),
             .replication(.promoteAnswer(seq: 12, hash: hash)),
+        ]
+    }()
+
+    /// One of every cluster-internal message.
+    static let clusterMessages: [WireMessage] = {
+        let tenPrint = record(fingers: FingerPosition.tenPrint, seed: 9)
+        let twoFingers = record(fingers: [.rightIndex, .leftIndex], seed: 10)
+        let ack = ShardAck(shard: 3, persons: 1234, serving: true, changed: true)
+        return [
+            .cluster(.shardLoad(ShardLoad(mapVersion: 7, shard: 3, reset: true, complete: false,
+                                          entries: [ShardEntry(subject: 850_417_400_123, record: tenPrint),
+                                                    ShardEntry(subject: 42, record: twoFingers)]))),
+            .cluster(.shardSearch(ShardSearch(shards: [0, 3, 9], probe: twoFingers, limit: 25, penetration: 0.02))),
+            .cluster(.shardVerify(ShardVerify(shard: 9, subject: 99, probe: twoFingers))),
+            .cluster(.shardUpsert(shard: 1, entry: ShardEntry(subject: 5, record: tenPrint))),
+            .cluster(.shardRemove(shard: 2, subject: 6)),
+            .cluster(.shardDrop(shard: 4)),
+            .cluster(.admin(AdminRequest(action: .addWorker, worker: "worker-4", address: "tls+tcp://127.0.0.1:7004"))),
+            .cluster(.shardLoadAnswer(ack)),
+            .cluster(.shardSearchAnswer(ShardSearchAnswer(hits: [ShardHit(subject: 7, fusedScore: 0.25, fingerScores: [
+                FingerScore(position: .rightIndex, score: 0.3), FingerScore(position: .leftIndex, score: 0.2)])],
+                                                          coverage: ShardCoverage(contributed: [0, 9], missing: [3])))),
+            .cluster(.shardVerifyAnswer(ShardVerifyAnswer(found: true, fusedScore: 0.4, fingerScores: [FingerScore(position: .rightIndex, score: 0.4)],
+                                                          coverage: ShardCoverage(contributed: [9])))),
+            .cluster(.shardUpsertAnswer(ShardAck(shard: 1, persons: 10, serving: false, changed: true))),
+            .cluster(.shardRemoveAnswer(ShardAck(shard: 2, persons: 9, serving: true, changed: false))),
+            .cluster(.shardDropAnswer(ShardAck(shard: 4, persons: 0, serving: false, changed: true))),
+            .cluster(.adminAnswer(document: "{\"version\": 3, \"workers\": [\"worker-1\"]}")),
         ]
     }()
 

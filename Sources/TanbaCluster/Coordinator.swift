@@ -1,0 +1,663 @@
+import Foundation
+import Logging
+import Synchronization
+import TanbaCore
+import TanbaMatch
+import TanbaStore
+import TanbaWire
+
+/// The coordinator: system of record (the encrypted `Store`), shard map, scatter-gather.
+///
+/// - ENROLL: 1:N de-duplication over every shard first (an incomplete search refuses the
+///   enrollment: never enroll on a partial de-duplication); possible duplicates at or above
+///   the de-duplication threshold are **held for adjudication** with their scores, nothing is
+///   stored or merged; otherwise the person is stored (encrypted, audited) and pushed to the
+///   shard's replicas.
+/// - IDENTIFY: one SHARD_SEARCH per shard with a deadline to one replica; on an error, a
+///   timeout or a "not served here" the next replica is asked; per-finger scores are fused
+///   by the workers (mean over the probe's fingers), candidates merged, thresholded and cut
+///   to top-K. An answer is complete or `partial` with the missing shards named.
+/// - VERIFY: one SHARD_VERIFY to the claimed person's shard (replica retry as above).
+/// - UPDATE: `Store.reenroll` (old record archived) and the new record replaces the old on
+///   every replica. DELETE: `Store.delete` (crypto-shredding) and removal from every replica.
+/// - A replica that misses a write is taken out of service until it is reloaded from the
+///   store (`reconcile`), so a stale replica never answers.
+public final class Coordinator: Sendable {
+    public struct Options: Sendable {
+        /// Deadline of one per-shard request (a replica that has not answered by then is
+        /// skipped and the next one asked).
+        public var shardDeadline: Duration = .seconds(2)
+        /// Deadline for shard loads (one batch).
+        public var loadDeadline: Duration = .seconds(30)
+        /// Target false-positive identification rate when a request gives none.
+        public var defaultFPIR: Double = 1e-3
+        /// Target false-match rate of VERIFY decisions.
+        public var verifyFMR: Double = 1e-3
+        /// Fused score at or above which an enrollment is held as a possible duplicate
+        /// (nil: the identification threshold at `defaultFPIR`).
+        public var duplicateThreshold: Float? = nil
+        /// Penetration sent to workers (0: the worker's default).
+        public var penetration: Double = 0
+        /// Encoded size of one SHARD_LOAD batch.
+        public var loadBatchBytes: Int = 512 << 10
+        /// How long a worker that failed a request is asked last.
+        public var suspectFor: Duration = .seconds(5)
+        /// Senders allowed to send admin requests (`tanba cluster …`).
+        public var admins: Set<String> = []
+        /// Consent placeholders stored with enrollments that arrive over the wire (the wire
+        /// ENROLL carries no consent form yet; see docs/cluster.md).
+        public var operatorName = "Government for Citizens"
+        public var operatorBIN = "000000000000"
+        public var branch = "unknown"
+        public init() {}
+    }
+
+    struct Replica: Hashable { var shard: UInt16; var worker: String }
+
+    struct State {
+        var map: ShardMap
+        /// serving[shard]: replicas loaded and consistent, asked for searches in this order.
+        var serving: [[String]]
+        /// Replicas being loaded (they receive writes, not searches).
+        var loading: Set<Replica> = []
+        /// Replicas a load is running for (claimed before the reset is sent), so two
+        /// reconciliations never load the same replica at once.
+        var claimed: Set<Replica> = []
+        /// Persons written while a replica was loading: re-pushed before it serves.
+        var dirty: [Replica: Set<IIN>] = [:]
+        var suspects: [String: ContinuousClock.Instant] = [:]
+        var holds: [HeldEnrollment] = []
+        var rotation = 0
+        var rebalancing = false
+    }
+
+    public struct HeldEnrollment: Sendable {
+        public var iin: IIN
+        public var sender: String
+        public var candidates: [TanbaWire.Candidate]
+        public var at: String
+    }
+
+    public let name: String
+    public let store: Store
+    public let directory: SubjectDirectory
+    public let caller: SignedCaller
+    public let options: Options
+    public let metrics = ClusterMetrics()
+    private let state: Mutex<State>
+    private let started = ContinuousClock.now
+    private let inFlight = Atomic<Int>(0)
+    private let logger: Logger
+    private let persistMap: @Sendable (ShardMap) -> Void
+
+    /// `persistMap` is called with every new shard map (placement switch, worker added or
+    /// removed), e.g. to write it to the coordinator's map file.
+    public init(name: String, store: Store, directory: SubjectDirectory, map: ShardMap, caller: SignedCaller,
+                options: Options = .init(), logger: Logger = Logger(label: "tanba.coordinator"),
+                persistMap: @escaping @Sendable (ShardMap) -> Void = { _ in }) {
+        self.persistMap = persistMap
+        self.name = name
+        self.store = store
+        self.directory = directory
+        self.caller = caller
+        self.options = options
+        var logger = logger
+        logger[metadataKey: "node"] = .string(name)
+        self.logger = logger
+        state = Mutex(State(map: map, serving: Array(repeating: [], count: map.shardCount)))
+    }
+
+    // MARK: Introspection
+
+    public var map: ShardMap { state.withLock { $0.map } }
+    public var serving: [[String]] { state.withLock { $0.serving } }
+    public var heldEnrollments: [HeldEnrollment] { state.withLock { $0.holds } }
+    /// Shards with no serving replica: searches are partial until they are reloaded.
+    public var unservedShards: [UInt16] { state.withLock { s in s.map.allShards.filter { s.serving[Int($0)].isEmpty } } }
+    public var isReady: Bool { unservedShards.isEmpty }
+    public var pendingJobs: Int { state.withLock { $0.holds.count } + max(0, inFlight.load(ordering: .relaxed)) }
+    private var uptime: UInt64 { UInt64((ContinuousClock.now - started).milliseconds) }
+
+    // MARK: Requests
+
+    /// The handler for `SignedService`.
+    public func handle(sender: String, message: WireMessage) async -> WireMessage {
+        inFlight.add(1, ordering: .relaxed)
+        let start = ContinuousClock.now
+        let answer = await respond(sender: sender, message: message)
+        inFlight.subtract(1, ordering: .relaxed)
+        var failed = false
+        if case .error(let code, let text) = answer {
+            failed = true
+            logger.notice("request failed", metadata: ["sender": .string(sender), "type": .string(message.type.metricName),
+                                                       "code": "\(code.rawValue)", "error": .string(text)])
+        }
+        if case .identifyAnswer(let a) = answer, a.coverage.isPartial { metrics.increment("partial_answer") }
+        metrics.observe(operation: message.type.metricName, seconds: (ContinuousClock.now - start).seconds, failed: failed)
+        return answer
+    }
+
+    func respond(sender: String, message: WireMessage) async -> WireMessage {
+        let actor = Actor(login: sender, role: "station", basis: "public-service")
+        do {
+            switch message {
+            case .enroll(let r): return try await enroll(r, sender: sender, actor: actor)
+            case .identify(let r): return try await identify(r, actor: actor)
+            case .verify(let r): return try await verify(r, actor: actor)
+            case .update(let r): return try await update(r, sender: sender, actor: actor)
+            case .delete(let r): return try await delete(r, sender: sender, actor: actor)
+            case .ping(let nonce): return .pong(nonce: nonce, uptimeMilliseconds: uptime)
+            case .pendingJobs: return .pendingJobsAnswer(count: UInt32(max(0, pendingJobs - 1)))
+            case .referenceCount:
+                return .referenceCountAnswer(persons: UInt64(directory.count), fingers: UInt64(directory.fingers),
+                                             coverage: ShardCoverage(contributed: map.allShards))
+            case .status:
+                return .statusAnswer(StatusAnswer(role: .coordinator, ready: isReady, uptimeMilliseconds: uptime,
+                                                  shards: map.allShards, persons: UInt64(directory.count),
+                                                  pendingJobs: UInt32(max(0, pendingJobs - 1))))
+            case .cluster(.admin(let r)):
+                guard options.admins.contains(sender) else {
+                    logger.warning("admin request refused", metadata: ["sender": .string(sender)])
+                    return .error(code: .unauthenticated, message: "\(sender) is not a cluster administrator")
+                }
+                return await performAdmin(r, by: sender)
+            default:
+                return .error(code: .unsupported, message: "the coordinator does not serve \(message.type)")
+            }
+        } catch let e as CoordinatorError {
+            return .error(code: e.code, message: e.description)
+        } catch let e as StoreError {
+            switch e {
+            case .alreadyEnrolled: return .error(code: .alreadyEnrolled, message: e.description)
+            case .notEnrolled: return .error(code: .notFound, message: e.description)
+            default: return .error(code: .invalidArgument, message: e.description)
+            }
+        } catch {
+            logger.error("internal error", metadata: ["error": "\(error)"])
+            return .error(code: .internal, message: "internal error: \(error)")
+        }
+    }
+
+    struct CoordinatorError: Error, CustomStringConvertible {
+        var code: WireErrorCode
+        var description: String
+    }
+
+    /// Appends an audit entry (an SQLite commit) off the cooperative pool.
+    private func audit(_ actor: Actor, operation: String, subject: IIN? = nil, result: String) async throws -> Int64 {
+        try await Offload.run { try self.store.record(actor, operation: operation, subject: subject, result: result) }
+    }
+
+    // MARK: Thresholds
+
+    /// Fused-score threshold for a target FPIR: with N persons, FPIR ≈ N × FMR per
+    /// comparison, so the per-comparison FMR is FPIR / N, clamped to ScoreScale's calibrated
+    /// range (the strictest calibrated point is 1e-4; see docs/cluster.md).
+    public func threshold(forFPIR fpir: Double) -> Float {
+        let n = Double(max(1, directory.count))
+        return ScoreScale.threshold(forFMR: max(fpir / n, ScoreScale.calibration.last!.fmr))
+    }
+
+    // MARK: ENROLL
+
+    func enroll(_ r: EnrollRequest, sender: String, actor: Actor) async throws -> WireMessage {
+        if try await Offload.run({ try self.store.person(iin: r.iin) }) != nil {
+            return .enrollAnswer(EnrollAnswer(outcome: .alreadyEnrolled, coverage: .none))
+        }
+        let dedupThreshold = options.duplicateThreshold ?? threshold(forFPIR: options.defaultFPIR)
+        let (candidates, coverage) = await scatterSearch(r.record, limit: 10)
+        guard !coverage.isPartial else {
+            _ = try await audit(actor, operation: "enroll", subject: r.iin, result: "refused: de-duplication incomplete, missing shards \(coverage.missing)")
+            throw CoordinatorError(code: .unavailable,
+                                   message: "de-duplication could not search shards \(coverage.missing); nothing was enrolled, retry later")
+        }
+        let duplicates = candidates.filter { $0.fusedScore >= dedupThreshold && $0.iin != r.iin }
+        if !duplicates.isEmpty {
+            state.withLock { $0.holds.append(HeldEnrollment(iin: r.iin, sender: sender, candidates: duplicates, at: AstanaTime.now())) }
+            _ = try await audit(actor, operation: "enroll", subject: r.iin,
+                                 result: "held for adjudication: \(duplicates.count) possible duplicates")
+            metrics.increment("enroll_held")
+            logger.info("enrollment held for adjudication", metadata: ["duplicates": "\(duplicates.count)"])
+            return .enrollAnswer(EnrollAnswer(outcome: .heldForAdjudication, possibleDuplicates: duplicates, coverage: coverage))
+        }
+        let enrollment = Enrollment(record: r.record, capture: CaptureInfo(branch: options.branch, station: sender,
+                                                                           operatorLogin: sender, device: "unknown"))
+        let consent = consent(sender)
+        try await Offload.run {
+            try self.store.enroll(PersonIdentity(fullName: "", iin: r.iin), iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
+            try self.directory.insert(r.iin, fingers: r.record.views.count)
+        }
+        let pushed = await push(iin: r.iin, record: r.record)
+        return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
+    }
+
+    private func consent(_ sender: String) -> Consent {
+        Consent(operatorName: options.operatorName, operatorBIN: options.operatorBIN, term: "as signed at the station",
+                signatureReference: "station:\(sender)", acceptedBy: sender)
+    }
+
+    // MARK: IDENTIFY / VERIFY
+
+    func identify(_ r: IdentifyRequest, actor: Actor) async throws -> WireMessage {
+        let fpir = r.targetFPIR > 0 ? r.targetFPIR : options.defaultFPIR
+        let threshold = threshold(forFPIR: fpir)
+        let (all, coverage) = await scatterSearch(r.probe, limit: r.topK)
+        let candidates = Array(all.filter { $0.fusedScore >= threshold }.prefix(r.topK))
+        _ = try await audit(actor, operation: "identify", result:
+            "\(candidates.count) candidates\(coverage.isPartial ? ", partial: missing shards \(coverage.missing)" : "")")
+        return .identifyAnswer(IdentifyAnswer(candidates: candidates, threshold: threshold, coverage: coverage))
+    }
+
+    func verify(_ r: VerifyRequest, actor: Actor) async throws -> WireMessage {
+        guard directory.contains(r.claimedIIN) else {
+            _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: "not enrolled")
+            throw CoordinatorError(code: .notFound, description: "no enrolled person has IIN \(r.claimedIIN)")
+        }
+        let shard = map.shard(of: r.claimedIIN)
+        let threshold = ScoreScale.threshold(forFMR: options.verifyFMR)
+        let request = WireMessage.cluster(.shardVerify(ShardVerify(shard: shard, subject: ShardMap.subject(of: r.claimedIIN), probe: r.probe)))
+        let answer: ShardVerifyAnswer? = await askReplicas(shard: shard) { message in
+            if case .cluster(.shardVerifyAnswer(let a)) = message, a.coverage.contributed.contains(shard) { return a }
+            return nil
+        } request: { request }
+        guard let answer else {
+            _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: "partial: shard \(shard) unavailable")
+            return .verifyAnswer(VerifyAnswer(isMatch: false, fusedScore: 0, fingerScores: [], threshold: threshold,
+                                              coverage: ShardCoverage(missing: [shard])))
+        }
+        let isMatch = answer.found && answer.fusedScore >= threshold
+        _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: isMatch ? "match" : "no match")
+        return .verifyAnswer(VerifyAnswer(isMatch: isMatch, fusedScore: answer.fusedScore, fingerScores: answer.fingerScores,
+                                          threshold: threshold, coverage: ShardCoverage(contributed: [shard])))
+    }
+
+    /// Searches every shard (one request per shard, replica retry) and merges the hits.
+    func scatterSearch(_ probe: FingerprintRecord, limit: Int) async -> ([TanbaWire.Candidate], ShardCoverage) {
+        let shards = map.allShards
+        let penetration = options.penetration
+        let results = await withTaskGroup(of: (UInt16, [ShardHit]?).self) { group in
+            for shard in shards {
+                group.addTask {
+                    let request = WireMessage.cluster(.shardSearch(ShardSearch(shards: [shard], probe: probe, limit: limit,
+                                                                               penetration: penetration)))
+                    let hits: [ShardHit]? = await self.askReplicas(shard: shard) { message in
+                        if case .cluster(.shardSearchAnswer(let a)) = message, a.coverage.contributed.contains(shard) { return a.hits }
+                        return nil
+                    } request: { request }
+                    return (shard, hits)
+                }
+            }
+            var out: [(UInt16, [ShardHit]?)] = []
+            for await r in group { out.append(r) }
+            return out
+        }
+        var contributed: [UInt16] = [], missing: [UInt16] = [], candidates: [TanbaWire.Candidate] = []
+        for (shard, hits) in results.sorted(by: { $0.0 < $1.0 }) {
+            guard let hits else { missing.append(shard); continue }
+            contributed.append(shard)
+            for h in hits {
+                // Only persons enrolled now: a replica that missed a deletion never resurrects one.
+                guard let iin = ShardMap.iin(ofSubject: h.subject), directory.contains(iin) else { continue }
+                candidates.append(TanbaWire.Candidate(iin: iin, fusedScore: h.fusedScore, fingerScores: h.fingerScores))
+            }
+        }
+        candidates.sort { $0.fusedScore != $1.fusedScore ? $0.fusedScore > $1.fusedScore : $0.iin < $1.iin }
+        if !missing.isEmpty {
+            logger.warning("partial answer", metadata: ["missing_shards": "\(missing)"])
+        }
+        return (Array(candidates.prefix(limit)), ShardCoverage(contributed: contributed, missing: missing))
+    }
+
+    /// Asks the shard's serving replicas in turn (rotated per request, suspects last) until
+    /// one gives an acceptable answer. A replica that says it does not serve the shard is
+    /// taken out of service (reloaded by `reconcile`); one that fails is suspected a while.
+    func askReplicas<T>(shard: UInt16, accept: (WireMessage) -> T?, request: () -> WireMessage) async -> T? {
+        let now = ContinuousClock.now
+        let (order, addresses) = state.withLock { s -> ([String], [String: String]) in
+            var list = s.serving[Int(shard)]
+            if !list.isEmpty {
+                s.rotation &+= 1
+                let k = s.rotation % list.count
+                list = Array(list[k...] + list[..<k])
+            }
+            let healthy = list.filter { (s.suspects[$0] ?? now) <= now }
+            let suspect = list.filter { (s.suspects[$0] ?? now) > now }
+            var addresses: [String: String] = [:]
+            for w in s.map.workers { addresses[w.name] = w.address }
+            return (healthy + suspect, addresses)
+        }
+        for (attempt, worker) in order.enumerated() {
+            guard let address = addresses[worker] else { continue }
+            if attempt > 0 { metrics.increment("replica_retry") }
+            do {
+                let answer = try await caller.call(request(), to: worker, at: address, deadline: options.shardDeadline)
+                if let value = accept(answer) {
+                    state.withLock { _ = $0.suspects.removeValue(forKey: worker) }
+                    return value
+                }
+                logger.warning("replica does not serve its shard; taken out of service",
+                               metadata: ["shard": "\(shard)", "worker": .string(worker)])
+                takeOutOfService(Replica(shard: shard, worker: worker))
+            } catch {
+                logger.warning("replica failed", metadata: ["shard": "\(shard)", "worker": .string(worker), "error": "\(error)"])
+                metrics.increment("replica_failure")
+                state.withLock { $0.suspects[worker] = ContinuousClock.now + options.suspectFor }
+            }
+        }
+        return nil
+    }
+
+    private func takeOutOfService(_ replica: Replica) {
+        state.withLock { s in s.serving[Int(replica.shard)].removeAll { $0 == replica.worker } }
+        metrics.increment("replica_out_of_service")
+    }
+
+    // MARK: UPDATE / DELETE
+
+    func update(_ r: UpdateRequest, sender: String, actor: Actor) async throws -> WireMessage {
+        let enrollment = Enrollment(record: r.record, capture: CaptureInfo(branch: options.branch, station: sender,
+                                                                           operatorLogin: sender, device: "unknown"))
+        let consent = consent(sender)
+        try await Offload.run {
+            try self.store.reenroll(iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
+            try self.directory.insert(r.iin, fingers: r.record.views.count)
+        }
+        let pushed = await push(iin: r.iin, record: r.record)
+        return .updateAnswer(archivedPrevious: true, coverage: pushed)
+    }
+
+    func delete(_ r: DeleteRequest, sender: String, actor: Actor) async throws -> WireMessage {
+        let request = DeletionRequest(requestedBy: sender, branch: options.branch, basis: r.reason)
+        let deleted = try await Offload.run {
+            let deleted = try self.store.delete(iin: r.iin, request: request, by: actor)
+            try self.directory.remove(r.iin)
+            return deleted
+        }
+        let pushed = await push(iin: r.iin, record: nil)
+        return .deleteAnswer(deleted: deleted, coverage: pushed)
+    }
+
+    /// Sends an upsert (or, with nil, a removal) to every replica of the person's shard,
+    /// loading ones included. A serving replica that misses it is taken out of service.
+    func push(iin: IIN, record: FingerprintRecord?) async -> ShardCoverage {
+        let shard = map.shard(of: iin)
+        let subject = ShardMap.subject(of: iin)
+        let (targets, addresses) = state.withLock { s -> ([String], [String: String]) in
+            var t = s.serving[Int(shard)]
+            for replica in s.loading where replica.shard == shard {
+                s.dirty[replica, default: []].insert(iin)
+                if !t.contains(replica.worker) { t.append(replica.worker) }
+            }
+            var addresses: [String: String] = [:]
+            for w in s.map.workers { addresses[w.name] = w.address }
+            return (t, addresses)
+        }
+        let message: WireMessage = record.map { .cluster(.shardUpsert(shard: shard, entry: ShardEntry(subject: subject, record: $0))) }
+            ?? .cluster(.shardRemove(shard: shard, subject: subject))
+        var succeeded = 0
+        await withTaskGroup(of: (String, Bool).self) { group in
+            for worker in targets {
+                guard let address = addresses[worker] else { continue }
+                group.addTask {
+                    do {
+                        _ = try await self.caller.call(message, to: worker, at: address, deadline: self.options.shardDeadline)
+                        return (worker, true)
+                    } catch {
+                        return (worker, false)
+                    }
+                }
+            }
+            for await (worker, ok) in group {
+                if ok { succeeded += 1; continue }
+                logger.warning("replica missed a write; taken out of service until reloaded",
+                               metadata: ["shard": "\(shard)", "worker": .string(worker)])
+                takeOutOfService(Replica(shard: shard, worker: worker))
+            }
+        }
+        return succeeded > 0 ? ShardCoverage(contributed: [shard]) : ShardCoverage(missing: [shard])
+    }
+
+    // MARK: Loading, reconciliation, scaling
+
+    /// Loads `shard` onto `worker` from the store: an empty reset batch, then the persons
+    /// in batches, then writes that happened meanwhile, then the worker serves it.
+    func load(shard: UInt16, to worker: String) async throws {
+        let replica = Replica(shard: shard, worker: worker)
+        let (address, version, count) = state.withLock { s in (s.map.worker(named: worker)?.address, s.map.version, s.map.shardCount) }
+        guard let address else { throw CoordinatorError(code: .notFound, description: "unknown worker \(worker)") }
+        func send(_ batch: [ShardEntry], reset: Bool, complete: Bool) async throws {
+            _ = try await caller.call(.cluster(.shardLoad(ShardLoad(mapVersion: version, shard: shard, reset: reset, complete: complete,
+                                                                    entries: batch))),
+                                      to: worker, at: address, deadline: options.loadDeadline)
+        }
+        let start = ContinuousClock.now
+        guard state.withLock({ $0.claimed.insert(replica).inserted }) else {
+            throw CoordinatorError(code: .overloaded, description: "shard \(shard) is already being loaded onto \(worker)")
+        }
+        defer { state.withLock { s in s.claimed.remove(replica); s.loading.remove(replica); s.dirty[replica] = nil } }
+        try await send([], reset: true, complete: false)
+        state.withLock { s in
+            s.loading.insert(replica)
+            s.dirty[replica] = []
+        }
+        var batch: [ShardEntry] = [], bytes = 0, persons = 0
+        for iin in directory.all where ShardMap.shard(ofSubject: ShardMap.subject(of: iin), shardCount: count) == shard {
+            guard let record = try await Offload.run({ try self.store.currentEnrollment(iin: iin)?.record }) else { continue }
+            let size = 64 + record.views.reduce(0) { $0 + 32 + 6 * $1.minutiae.count }
+            if !batch.isEmpty && (bytes + size > options.loadBatchBytes || batch.count == ClusterLimits.maximumLoadBatch) {
+                try await send(batch, reset: false, complete: false)
+                batch = []; bytes = 0
+            }
+            batch.append(ShardEntry(subject: ShardMap.subject(of: iin), record: record))
+            bytes += size
+            persons += 1
+        }
+        try await send(batch, reset: false, complete: false)
+        // Writes made while loading: re-sent from the store's current state.
+        while let dirty = state.withLock({ s -> Set<IIN>? in
+            let d = s.dirty[replica] ?? []
+            s.dirty[replica] = []
+            return d.isEmpty ? nil : d
+        }) {
+            for iin in dirty {
+                let message: WireMessage
+                if directory.contains(iin), let record = try await Offload.run({ try self.store.currentEnrollment(iin: iin)?.record }) {
+                    message = .cluster(.shardUpsert(shard: shard, entry: ShardEntry(subject: ShardMap.subject(of: iin), record: record)))
+                } else {
+                    message = .cluster(.shardRemove(shard: shard, subject: ShardMap.subject(of: iin)))
+                }
+                _ = try await caller.call(message, to: worker, at: address, deadline: options.shardDeadline)
+            }
+        }
+        try await send([], reset: false, complete: true)
+        state.withLock { s in
+            if !s.serving[Int(shard)].contains(worker) { s.serving[Int(shard)].append(worker) }
+            s.suspects[worker] = nil
+        }
+        metrics.increment("shard_load")
+        logger.info("shard loaded onto worker", metadata: ["shard": "\(shard)", "worker": .string(worker), "persons": "\(persons)",
+                                                           "ms": "\((ContinuousClock.now - start).milliseconds)"])
+    }
+
+    /// Brings every placed replica into service: asks each worker what it serves, takes out
+    /// of service replicas the worker no longer has (it restarted), and loads every placed
+    /// replica that is not serving. Returns the replicas loaded. Run at start and
+    /// periodically; tests call it directly.
+    @discardableResult
+    public func reconcile() async -> Int {
+        let (map, serving, loading) = state.withLock { ($0.map, $0.serving, $0.loading) }
+        var loaded = 0
+        for worker in map.workers {
+            let placed = map.shards(on: worker.name)
+            guard !placed.isEmpty else { continue }
+            let served: [UInt16]
+            do {
+                guard case .statusAnswer(let status) = try await caller.call(.status, to: worker.name, at: worker.address,
+                                                                               deadline: options.shardDeadline) else { continue }
+                served = status.shards
+            } catch {
+                state.withLock { $0.suspects[worker.name] = ContinuousClock.now + options.suspectFor }
+                continue
+            }
+            for shard in placed where !loading.contains(Replica(shard: shard, worker: worker.name)) {
+                let inService = serving[Int(shard)].contains(worker.name)
+                if inService && served.contains(shard) { continue }
+                if inService { takeOutOfService(Replica(shard: shard, worker: worker.name)) }
+                do {
+                    try await load(shard: shard, to: worker.name)
+                    loaded += 1
+                } catch {
+                    logger.warning("shard load failed", metadata: ["shard": "\(shard)", "worker": .string(worker.name), "error": "\(error)"])
+                }
+            }
+        }
+        return loaded
+    }
+
+    /// Moves to the placement balanced over the active workers: copies each new replica,
+    /// switches the map (version + 1), then drops replicas no longer placed. Identification
+    /// keeps running throughout: old replicas serve until the switch.
+    public func rebalance() async throws {
+        let started = state.withLock { s -> Bool in
+            if s.rebalancing { return false }
+            s.rebalancing = true
+            return true
+        }
+        guard started else { throw CoordinatorError(code: .overloaded, description: "a rebalance is already running") }
+        defer { state.withLock { $0.rebalancing = false } }
+        let (map, serving) = state.withLock { ($0.map, $0.serving) }
+        let target = ShardMap.balance(current: map.placement, shardCount: map.shardCount, replicas: map.replicas,
+                                      workers: map.workers.filter { $0.state == .active }.map(\.name))
+        var failures = 0
+        for shard in map.allShards {
+            for worker in target[Int(shard)] where !serving[Int(shard)].contains(worker) {
+                do { try await load(shard: shard, to: worker) } catch {
+                    failures += 1
+                    logger.warning("copy failed", metadata: ["shard": "\(shard)", "worker": .string(worker), "error": "\(error)"])
+                }
+            }
+        }
+        // Switch: the new placement; a shard keeps an old replica only if no new one serves.
+        let drops = state.withLock { s -> [Replica] in
+            s.map.placement = target
+            s.map.version += 1
+            var drops: [Replica] = []
+            for shard in s.map.allShards {
+                let i = Int(shard)
+                let placedServing = s.serving[i].filter { target[i].contains($0) }
+                guard !placedServing.isEmpty else { continue }
+                for w in s.serving[i] where !target[i].contains(w) { drops.append(Replica(shard: shard, worker: w)) }
+                s.serving[i] = placedServing
+            }
+            return drops
+        }
+        persistMap(self.map)
+        for d in drops {
+            guard let address = self.map.worker(named: d.worker)?.address else { continue }
+            _ = try? await caller.call(.cluster(.shardDrop(shard: d.shard)), to: d.worker, at: address, deadline: options.shardDeadline)
+        }
+        logger.info("rebalanced", metadata: ["map_version": "\(self.map.version)", "copy_failures": "\(failures)",
+                                             "dropped": "\(drops.count)"])
+    }
+
+    /// Runs an admin action for an already authenticated administrator (a signed request
+    /// from a listed admin, or the ops endpoint's bearer token) and returns the answer.
+    public func performAdmin(_ r: AdminRequest, by sender: String) async -> WireMessage {
+        do {
+            return try await admin(r, sender: sender)
+        } catch let e as CoordinatorError {
+            return .error(code: e.code, message: e.description)
+        } catch {
+            return .error(code: .internal, message: "internal error: \(error)")
+        }
+    }
+
+    func admin(_ r: AdminRequest, sender: String) async throws -> WireMessage {
+        _ = try await audit(Actor(login: sender, role: "admin", basis: "operations"), operation: "cluster-\(r.action)",
+                             result: "worker \(r.worker)")
+        switch r.action {
+        case .status:
+            break
+        case .reconcile:
+            await reconcile()
+        case .addWorker:
+            guard !r.worker.isEmpty, !r.address.isEmpty else {
+                throw CoordinatorError(code: .invalidArgument, description: "add-worker needs a name and an address")
+            }
+            state.withLock { s in
+                if let i = s.map.workers.firstIndex(where: { $0.name == r.worker }) {
+                    s.map.workers[i].address = r.address
+                    s.map.workers[i].state = .active
+                } else {
+                    s.map.workers.append(ShardMap.Worker(name: r.worker, address: r.address))
+                }
+            }
+            try await rebalance()
+        case .drain, .removeWorker:
+            let known = state.withLock { s -> Bool in
+                guard let i = s.map.workers.firstIndex(where: { $0.name == r.worker }) else { return false }
+                s.map.workers[i].state = .draining
+                return true
+            }
+            guard known else { throw CoordinatorError(code: .notFound, description: "unknown worker \(r.worker)") }
+            try await rebalance()
+            if r.action == .removeWorker {
+                let stillServing = state.withLock { s in s.serving.contains { $0.contains(r.worker) } }
+                if stillServing {
+                    throw CoordinatorError(code: .unavailable,
+                                           description: "\(r.worker) still serves shards no other worker could take; it stays drained")
+                }
+                state.withLock { s in s.map.workers.removeAll { $0.name == r.worker } }
+                persistMap(map)
+            }
+        }
+        return .cluster(.adminAnswer(document: statusDocument()))
+    }
+
+    // MARK: Status
+
+    public struct StatusDocument: Codable, Sendable {
+        public struct WorkerStatus: Codable, Sendable {
+            public var name: String
+            public var address: String
+            public var state: String
+            public var placed: [UInt16]
+            public var serving: [UInt16]
+        }
+        public var node: String
+        public var ready: Bool
+        public var mapVersion: UInt64
+        public var shardCount: Int
+        public var replicas: Int
+        public var persons: Int
+        public var fingers: Int
+        public var heldEnrollments: Int
+        public var unservedShards: [UInt16]
+        public var workers: [WorkerStatus]
+    }
+
+    public func status() -> StatusDocument {
+        state.withLock { s in
+            StatusDocument(
+                node: name, ready: s.map.allShards.allSatisfy { !s.serving[Int($0)].isEmpty }, mapVersion: s.map.version,
+                shardCount: s.map.shardCount, replicas: s.map.replicas, persons: directory.count, fingers: directory.fingers,
+                heldEnrollments: s.holds.count,
+                unservedShards: s.map.allShards.filter { s.serving[Int($0)].isEmpty },
+                workers: s.map.workers.map { w in
+                    StatusDocument.WorkerStatus(name: w.name, address: w.address, state: w.state.rawValue,
+                                                placed: s.map.shards(on: w.name),
+                                                serving: s.map.allShards.filter { s.serving[Int($0)].contains(w.name) })
+                })
+        }
+    }
+
+    public func statusDocument() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: (try? encoder.encode(status())) ?? Data(), as: UTF8.self)
+    }
+}
+
+extension Coordinator.CoordinatorError {
+    init(code: WireErrorCode, message: String) { self.init(code: code, description: message) }
+}

@@ -1,0 +1,70 @@
+import Hummingbird
+import Logging
+
+/// The ops HTTP endpoint of a coordinator or worker (plain HTTP on an operations address;
+/// bind it to loopback or a management network — it carries no biometric data):
+///
+/// | route | answer |
+/// |---|---|
+/// | `GET /healthz` | 200 "ok" while the process runs |
+/// | `GET /readyz` | 200 when the node serves (coordinator: every shard has a serving replica; worker: listening), else 503 |
+/// | `GET /metrics` | Prometheus text: request counts and latency histograms, gallery size, shard map, queue depth |
+/// | `GET /cluster` | JSON status (coordinator: shard map, placement, serving replicas; worker: shards held) |
+/// | `POST /admin/{add-worker,remove-worker,drain,reconcile}?worker=NAME&address=URL` | coordinator only; `Authorization: Bearer TOKEN` |
+public struct OpsEndpoint: Sendable {
+    public var ready: @Sendable () -> Bool
+    public var metrics: @Sendable () -> String
+    public var cluster: @Sendable () -> String
+    /// Bearer token for the admin routes; nil: the routes answer 404.
+    public var adminToken: String?
+    /// Runs an admin action; returns the HTTP status and a JSON body.
+    public var admin: (@Sendable (_ action: String, _ worker: String, _ address: String) async -> (status: Int, body: String))?
+
+    public init(ready: @escaping @Sendable () -> Bool, metrics: @escaping @Sendable () -> String,
+                cluster: @escaping @Sendable () -> String, adminToken: String? = nil,
+                admin: (@Sendable (String, String, String) async -> (status: Int, body: String))? = nil) {
+        self.ready = ready
+        self.metrics = metrics
+        self.cluster = cluster
+        self.adminToken = adminToken
+        self.admin = admin
+    }
+
+    static func text(_ status: HTTPResponse.Status, _ body: String, type: String = "text/plain; charset=utf-8") -> Response {
+        Response(status: status, headers: [.contentType: type], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        let ready = self.ready, metrics = self.metrics, cluster = self.cluster, token = adminToken, admin = self.admin
+        router.get("healthz") { _, _ in Self.text(.ok, "ok\n") }
+        router.get("readyz") { _, _ in ready() ? Self.text(.ok, "ready\n") : Self.text(.serviceUnavailable, "not ready\n") }
+        router.get("metrics") { _, _ in Self.text(.ok, metrics(), type: "text/plain; version=0.0.4; charset=utf-8") }
+        router.get("cluster") { _, _ in Self.text(.ok, cluster() + "\n", type: "application/json") }
+        router.post("admin/:action") { request, context -> Response in
+            guard let token, let admin else { return Self.text(.notFound, "{\"error\": \"admin routes are disabled\"}\n", type: "application/json") }
+            guard request.headers[.authorization] == "Bearer \(token)" else {
+                return Self.text(.unauthorized, "{\"error\": \"missing or wrong bearer token\"}\n", type: "application/json")
+            }
+            let action = context.parameters.get("action") ?? ""
+            let query = request.uri.queryParameters
+            let (status, body) = await admin(action, query.get("worker") ?? "", query.get("address") ?? "")
+            return Self.text(HTTPResponse.Status(code: status), body + "\n", type: "application/json")
+        }
+        return router
+    }
+
+    /// An application (a ServiceLifecycle `Service`) listening on host:port.
+    public func application(listen: String, logger: Logger) throws -> some ApplicationProtocol {
+        let parts = listen.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else { throw OpsError("ops listen address must be host:port, got \(listen)") }
+        return Application(router: router(), configuration: .init(address: .hostname(String(parts[0]), port: port),
+                                                                  serverName: "tanba-ops"),
+                           logger: logger)
+    }
+}
+
+public struct OpsError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}

@@ -1,0 +1,451 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import TanbaCluster
+import TanbaCore
+import TanbaImaging
+import TanbaMatch
+import TanbaOps
+import TanbaStore
+import TanbaSynth
+import TanbaWire
+
+// Graceful shutdown uses swift-service-lifecycle: a ServiceGroup runs the node's nng service
+// and its ops HTTP server and turns SIGTERM/SIGINT into a graceful shutdown of both (stop
+// taking requests, let those in flight answer, close sockets), which a bare signal handler
+// would have to re-implement for Hummingbird anyway.
+
+/// The nng side of a node as a ServiceLifecycle service: listen, optionally run a periodic
+/// task (the coordinator's reconciliation), and on graceful shutdown drain and close.
+struct NodeService: Service {
+    let logger: Logger
+    let listen: @Sendable () async throws -> any TransportListener
+    let periodic: (@Sendable () async -> Void)?
+    let interval: Duration
+    let onStop: @Sendable () -> Void
+
+    func run() async throws {
+        let listener = try await listen()
+        logger.info("listening", metadata: ["address": .string(listener.address)])
+        if let periodic {
+            let interval = self.interval
+            try? await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    await periodic()
+                    try await Task.sleep(for: interval)
+                }
+            }
+        } else {
+            try? await gracefulShutdown()
+        }
+        logger.info("shutting down: no new requests, answering those in flight")
+        await listener.close()
+        onStop()
+        logger.info("stopped")
+    }
+}
+
+// MARK: tanba coordinator
+
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator: system of record, shard map, scatter-gather over the workers.",
+        discussion: "Configuration: configs/coordinator.json (every key in configs/README.md). Stops gracefully on SIGINT/SIGTERM.")
+
+    @Option(help: "Configuration file (JSON).") var config: String
+    @Option(help: "Override `listen` (nng address, tls+tcp://HOST:PORT).") var listen: String?
+    @Option(help: "Override `ops.listen` (HOST:PORT).") var opsListen: String?
+    @Option(help: "Override `logLevel` (trace, debug, info, notice, warning, error, critical).") var logLevel: String?
+
+    func run() async throws {
+        var c = try ConfigFile.load(CoordinatorConfig.self, path: config)
+        if let listen { c.listen = listen }
+        if let opsListen { c.ops = OpsConfig(listen: opsListen, adminToken: c.ops?.adminToken) }
+        if let logLevel { c.logLevel = logLevel }
+        Logs.bootstrap(level: c.logLevel)
+        let logger = Logger(label: "tanba.coordinator")
+        let pki = ConfigFile.resolve(c.pki, relativeTo: config)
+        let credentials = try NodeCredentials(name: c.name, pki: pki)
+        let master: MasterKey
+        do { master = try MasterKey.load(file: ConfigFile.resolve(c.masterKeyFile, relativeTo: config)) } catch {
+            throw CommandError("master key: \(error)")
+        }
+        let storePath = ConfigFile.resolve(c.store, relativeTo: config)
+        try FileManager.default.createDirectory(atPath: (storePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let store = try Store(path: storePath, master: master)
+        let directory = try SubjectDirectory(path: c.directory.map { ConfigFile.resolve($0, relativeTo: config) } ?? storePath + ".directory",
+                                             master: master)
+        // The shard map: from the map file when a previous run (or an admin) changed it.
+        let mapPath = c.mapFile.map { ConfigFile.resolve($0, relativeTo: config) } ?? storePath + ".map.json"
+        var map = ShardMap(shardCount: c.shards, replicas: c.replicas, workers: c.workers.map { ShardMap.Worker(name: $0.name, address: $0.address) })
+        if let data = FileManager.default.contents(atPath: mapPath), let saved = try? JSONDecoder().decode(ShardMap.self, from: data) {
+            guard saved.shardCount == c.shards else {
+                throw CommandError("\(mapPath) has \(saved.shardCount) shards, the config \(c.shards): the shard count is fixed for a gallery")
+            }
+            map = saved
+            logger.info("shard map loaded", metadata: ["file": .string(mapPath), "version": "\(map.version)"])
+        }
+        let names = AddressNames()
+        for w in map.workers { names.set(w.address, w.name) }
+        let transport = credentials.transport(concurrency: c.concurrency, names: names)
+        var options = Coordinator.Options()
+        options.shardDeadline = .milliseconds(c.shardDeadlineMs)
+        options.loadDeadline = .milliseconds(c.loadDeadlineMs)
+        options.defaultFPIR = c.defaultFPIR
+        options.verifyFMR = c.verifyFMR
+        options.duplicateThreshold = c.duplicateThreshold
+        options.penetration = c.penetration
+        options.admins = Set(c.admins)
+        options.branch = c.branch
+        let coordinator = Coordinator(
+            name: c.name, store: store, directory: directory, map: map,
+            caller: SignedCaller(identity: credentials.identity, keyring: credentials.keyring, transport: transport),
+            options: options, logger: logger,
+            persistMap: { map in
+                for w in map.workers { names.set(w.address, w.name) }
+                if let data = try? JSONEncoder().encode(map) { try? data.write(to: URL(fileURLWithPath: mapPath), options: .atomic) }
+            })
+        logger.info("coordinator starting", metadata: ["persons": "\(directory.count)", "shards": "\(map.shardCount)",
+                                                      "workers": "\(map.workers.map(\.name))"])
+        let service = SignedService(identity: credentials.identity, keyring: credentials.keyring) { sender, message in
+            await coordinator.handle(sender: sender, message: message)
+        }
+        let listenAddress = c.listen
+        let node = NodeService(logger: logger, listen: { try await transport.listen(on: listenAddress, handler: service.requestHandler) },
+                               periodic: { await coordinator.reconcile() }, interval: .milliseconds(c.reconcileIntervalMs),
+                               onStop: { transport.shutdown() })
+        var services: [any Service] = [node]
+        if let ops = c.ops {
+            let endpoint = OpsEndpoint(
+                ready: { coordinator.isReady }, metrics: { coordinator.prometheusText() }, cluster: { coordinator.statusDocument() },
+                adminToken: ops.adminToken,
+                admin: { action, worker, address in
+                    let mapping: [String: AdminRequest.Action] = ["add-worker": .addWorker, "remove-worker": .removeWorker,
+                                                                  "drain": .drain, "reconcile": .reconcile, "status": .status]
+                    guard let a = mapping[action] else { return (404, "{\"error\": \"unknown action \(action)\"}") }
+                    if a == .addWorker { names.set(address, worker) }
+                    let answer = await coordinator.performAdmin(AdminRequest(action: a, worker: worker, address: address), by: "ops-endpoint")
+                    switch answer {
+                    case .cluster(.adminAnswer(let doc)): return (200, doc)
+                    case .error(let code, let text): return (code == .notFound ? 404 : 409, "{\"error\": \(Output.quoted(text))}")
+                    default: return (500, "{\"error\": \"unexpected answer\"}")
+                    }
+                })
+            services.append(try endpoint.application(listen: ops.listen, logger: Logger(label: "tanba.ops")))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+// MARK: tanba worker
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a matching worker: holds the shards the coordinator places on it.",
+        discussion: "Configuration: configs/worker.json (every key in configs/README.md). Stops gracefully on SIGINT/SIGTERM.")
+
+    @Option(help: "Configuration file (JSON).") var config: String
+    @Option(help: "Override `name` (node name; its certificate and keys must be in `pki`).") var name: String?
+    @Option(help: "Override `listen` (nng address).") var listen: String?
+    @Option(help: "Override `ops.listen` (HOST:PORT).") var opsListen: String?
+    @Option(help: "Override `logLevel`.") var logLevel: String?
+
+    func run() async throws {
+        var c = try ConfigFile.load(WorkerConfig.self, path: config)
+        if let name { c.name = name }
+        if let listen { c.listen = listen }
+        if let opsListen { c.ops = OpsConfig(listen: opsListen, adminToken: nil) }
+        if let logLevel { c.logLevel = logLevel }
+        Logs.bootstrap(level: c.logLevel)
+        let logger = Logger(label: "tanba.worker")
+        let credentials = try NodeCredentials(name: c.name, pki: ConfigFile.resolve(c.pki, relativeTo: config))
+        var options = ClusterWorker.Options()
+        options.penetration = c.penetration
+        options.minimumShortlist = c.minimumShortlist
+        let worker = ClusterWorker(name: c.name, coordinators: Set(c.coordinators), options: options, logger: logger)
+        let transport = credentials.transport(concurrency: c.concurrency, names: AddressNames())
+        let service = SignedService(identity: credentials.identity, keyring: credentials.keyring) { sender, message in
+            await worker.handle(sender: sender, message: message)
+        }
+        let listenAddress = c.listen
+        let node = NodeService(logger: logger, listen: { try await transport.listen(on: listenAddress, handler: service.requestHandler) },
+                               periodic: nil, interval: .seconds(1), onStop: { transport.shutdown() })
+        var services: [any Service] = [node]
+        if let ops = c.ops {
+            let endpoint = OpsEndpoint(ready: { true }, metrics: { worker.prometheusText() }, cluster: { worker.statusDocument() })
+            services.append(try endpoint.application(listen: ops.listen, logger: Logger(label: "tanba.ops")))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+// MARK: tanba client
+
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Client configuration file (JSON, configs/client.json).") var config: String
+    @Option(help: "Override `name` (the station or admin node name).") var name: String?
+    @Option(help: "Override `coordinator` (nng address).") var coordinator: String?
+
+    func caller() throws -> (SignedCaller, ClientConfig, NNGTransport) {
+        var c = try ConfigFile.load(ClientConfig.self, path: config)
+        if let name { c.name = name }
+        if let coordinator { c.coordinator = coordinator }
+        let credentials = try NodeCredentials(name: c.name, pki: ConfigFile.resolve(c.pki, relativeTo: config))
+        let transport = credentials.transport(concurrency: 8, names: AddressNames([c.coordinator: c.coordinatorName]))
+        return (SignedCaller(identity: credentials.identity, keyring: credentials.keyring, transport: transport), c, transport)
+    }
+
+    func call(_ message: WireMessage) async throws -> WireMessage {
+        let (caller, c, transport) = try caller()
+        defer { transport.shutdown() }
+        do {
+            return try await caller.call(message, to: c.coordinatorName, at: c.coordinator, deadline: .milliseconds(c.deadlineMs))
+        } catch {
+            throw CommandError("\(message.type.metricName): \(error)")
+        }
+    }
+}
+
+/// Fingers given on the command line: template or image files, or a synthetic person.
+struct FingerInput: ParsableArguments {
+    @Argument(help: "Template (ISO, ANSI, native) or image files; prefix POS= to set the finger position 1-10 (e.g. 2=index.png).")
+    var files: [String] = []
+    @Option(help: "Resolution of images that do not state it.") var dpi: Double?
+    @Option(help: "Use synthetic person N's fingers instead of files (tanba synth's template generator).") var syntheticPerson: Int?
+    @Option(help: "Impression of the synthetic person (0 is the one `loadtest` enrolls).") var impression: Int = 0
+    @Option(help: "Number of synthetic fingers (1-10).") var fingers: Int = 10
+
+    func record() throws -> FingerprintRecord {
+        if let p = syntheticPerson {
+            guard (1...10).contains(fingers) else { throw ValidationError("--fingers must be 1-10") }
+            return Synthetic.record(person: p, impression: impression, fingers: fingers)
+        }
+        guard !files.isEmpty else { throw ValidationError("give template or image files, or --synthetic-person N") }
+        var views: [FingerTemplate] = []
+        let extractor = MinutiaeExtractor()
+        for (i, argument) in files.enumerated() {
+            var path = argument
+            var position: FingerPosition? = nil
+            if let eq = argument.firstIndex(of: "="), let code = UInt8(argument[..<eq]) {
+                guard let p = FingerPosition(rawValue: code), FingerPosition.tenPrint.contains(p) else { throw ValidationError("finger position must be 1-10") }
+                position = p
+                path = String(argument[argument.index(after: eq)...])
+            }
+            var view = try TemplateSource.load(path, dpi: dpi, extractor: extractor)
+            if let position { view.position = position } else if !FingerPosition.tenPrint.contains(view.position) {
+                view.position = FingerPosition(rawValue: UInt8(i + 1))!
+            }
+            views.append(view)
+        }
+        return FingerprintRecord(views: views)
+    }
+}
+
+/// Synthetic persons shared by `tanba client --synthetic-person` and `tanba loadtest burst`.
+enum Synthetic {
+    static let generator = SyntheticTemplateGenerator(seed: 0x7A_4E_BA)
+
+    static func record(person: Int, impression: Int, fingers: Int = 10) -> FingerprintRecord {
+        FingerprintRecord(views: FingerPosition.tenPrint.prefix(fingers).map { position in
+            generator.impression(of: generator.master(finger: UInt64(person) * 16 + UInt64(position.rawValue)),
+                                 index: impression, position: position)
+        })
+    }
+
+    /// A distinct valid IIN for person N (birth dates 1950–1979, then serials).
+    static func iin(person: Int) -> IIN {
+        let d = person % 9000
+        let date = IIN.BirthDate(year: 1950 + d / 300, month: 1 + d % 300 / 25, day: 1 + d % 25)
+        let serial = person / 9000
+        return IIN.make(birthDate: date, sex: .male, serial: serial)
+            ?? IIN.make(birthDate: date, sex: .female, serial: serial)!
+    }
+}
+
+struct ClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client",
+        abstract: "Talk to the coordinator as a capture station: enroll, identify, verify, update, delete, status (JSON out).",
+        subcommands: [ClientEnroll.self, ClientIdentify.self, ClientVerify.self, ClientUpdate.self, ClientDelete.self, ClientStatus.self])
+}
+
+enum Render {
+    static func coverage(_ c: ShardCoverage) -> [String: Any] {
+        ["complete": !c.isPartial, "contributed_shards": c.contributed.map(Int.init), "missing_shards": c.missing.map(Int.init)]
+    }
+
+    static func candidates(_ list: [TanbaWire.Candidate]) -> [[String: Any]] {
+        list.map { c in
+            ["iin": c.iin.digits, "fused_score": Double(c.fusedScore),
+             "finger_scores": c.fingerScores.map { ["position": Int($0.position.rawValue), "score": Double($0.score)] }]
+        }
+    }
+
+    static func json(_ object: [String: Any]) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func answer(_ message: WireMessage) -> String {
+        switch message {
+        case .enrollAnswer(let a):
+            let outcome = switch a.outcome { case .enrolled: "enrolled"; case .heldForAdjudication: "held_for_adjudication"; case .alreadyEnrolled: "already_enrolled" }
+            return json(["outcome": outcome, "possible_duplicates": candidates(a.possibleDuplicates), "coverage": coverage(a.coverage)])
+        case .identifyAnswer(let a):
+            return json(["candidates": candidates(a.candidates), "threshold": Double(a.threshold), "coverage": coverage(a.coverage)])
+        case .verifyAnswer(let a):
+            return json(["match": a.isMatch, "fused_score": Double(a.fusedScore), "threshold": Double(a.threshold),
+                         "finger_scores": a.fingerScores.map { ["position": Int($0.position.rawValue), "score": Double($0.score)] },
+                         "coverage": coverage(a.coverage)])
+        case .updateAnswer(let archived, let c):
+            return json(["archived_previous": archived, "coverage": coverage(c)])
+        case .deleteAnswer(let deleted, let c):
+            return json(["deleted": deleted, "coverage": coverage(c)])
+        case .statusAnswer(let s):
+            return json(["role": "\(s.role)", "ready": s.ready, "uptime_ms": s.uptimeMilliseconds, "shards": s.shards.map(Int.init),
+                         "persons": s.persons, "pending_jobs": s.pendingJobs])
+        case .cluster(.adminAnswer(let document)):
+            return document
+        default:
+            return json(["answer": "\(message)"])
+        }
+    }
+}
+
+struct ClientEnroll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "enroll", abstract: "Enroll a person (de-duplicated 1:N first).")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "The person's IIN (12 digits; default with --synthetic-person: that person's synthetic IIN).") var iin: String?
+    @Option(help: "Use synthetic person N's IIN (e.g. to present one person's fingers under another's IIN).") var iinOfPerson: Int?
+    @OptionGroup var input: FingerInput
+    func run() async throws {
+        let iin = try IIN.resolve(iin, person: iinOfPerson ?? input.syntheticPerson)
+        print(Render.answer(try await client.call(.enroll(EnrollRequest(iin: iin, record: try input.record())))))
+    }
+}
+
+struct ClientIdentify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "identify", abstract: "1:N identification (1-10 fingers).")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Candidates wanted (1-1000).") var top: Int = 10
+    @Option(help: "Target false-positive identification rate (0: the coordinator's default).") var fpir: Double = 0
+    @OptionGroup var input: FingerInput
+    func run() async throws {
+        print(Render.answer(try await client.call(.identify(IdentifyRequest(probe: try input.record(), topK: top, targetFPIR: fpir)))))
+    }
+}
+
+struct ClientVerify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "1:1 verification against a claimed IIN.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "The claimed IIN (default with --synthetic-person: that person's).") var iin: String?
+    @Option(help: "Claim synthetic person N's IIN.") var iinOfPerson: Int?
+    @OptionGroup var input: FingerInput
+    func run() async throws {
+        let iin = try IIN.resolve(iin, person: iinOfPerson ?? input.syntheticPerson)
+        print(Render.answer(try await client.call(.verify(VerifyRequest(claimedIIN: iin, probe: try input.record())))))
+    }
+}
+
+struct ClientUpdate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "update", abstract: "Re-enroll: the old record is archived and stops matching.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "The person's IIN (default with --synthetic-person: that person's).") var iin: String?
+    @Option(help: "Reason (recorded).") var reason: String = "re-enrollment"
+    @OptionGroup var input: FingerInput
+    func run() async throws {
+        let iin = try IIN.resolve(iin, person: input.syntheticPerson)
+        print(Render.answer(try await client.call(.update(UpdateRequest(iin: iin, record: try input.record(), reason: reason)))))
+    }
+}
+
+struct ClientDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a person's biometric data (store and every worker).")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "The person's IIN.") var iin: String?
+    @Option(help: "Synthetic person N's IIN instead of --iin.") var syntheticPerson: Int?
+    @Option(help: "Reason / basis (recorded).") var reason: String = "subject's request"
+    func run() async throws {
+        let iin = try IIN.resolve(iin, person: syntheticPerson)
+        print(Render.answer(try await client.call(.delete(DeleteRequest(iin: iin, reason: reason)))))
+    }
+}
+
+struct ClientStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "The coordinator's STATUS.")
+    @OptionGroup var client: ClientOptions
+    func run() async throws { print(Render.answer(try await client.call(.status))) }
+}
+
+extension IIN {
+    static func resolve(_ text: String?, person: Int?) throws -> IIN {
+        if let text { return try parse(text) }
+        guard let person else { throw ValidationError("give --iin (or --synthetic-person N)") }
+        return Synthetic.iin(person: person)
+    }
+
+    static func parse(_ text: String) throws -> IIN {
+        do { return try IIN(text) } catch { throw ValidationError("invalid IIN \(text): \(error)") }
+    }
+}
+
+// MARK: tanba cluster
+
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Scale the cluster: add-worker, remove-worker, drain, status, reconcile (signed admin requests).",
+        discussion: "The client config's `name` must be a node listed in the coordinator's `admins`; the request is signed with its key.",
+        subcommands: [ClusterAdd.self, ClusterRemove.self, ClusterDrain.self, ClusterStatus.self, ClusterReconcile.self])
+}
+
+struct ClusterAdd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add-worker", abstract: "Add a running worker; shards move to it while identification continues.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Worker node name.") var worker: String
+    @Option(help: "Worker nng address.") var address: String
+    func run() async throws {
+        print(Render.answer(try await client.call(.cluster(.admin(AdminRequest(action: .addWorker, worker: worker, address: address))))))
+    }
+}
+
+struct ClusterRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove-worker", abstract: "Move a worker's shards away, then forget it.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Worker node name.") var worker: String
+    func run() async throws {
+        print(Render.answer(try await client.call(.cluster(.admin(AdminRequest(action: .removeWorker, worker: worker))))))
+    }
+}
+
+struct ClusterDrain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "drain", abstract: "Move a worker's shards away; it stays listed (draining).")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Worker node name.") var worker: String
+    func run() async throws {
+        print(Render.answer(try await client.call(.cluster(.admin(AdminRequest(action: .drain, worker: worker))))))
+    }
+}
+
+struct ClusterStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Shard map, placement and serving replicas (JSON).")
+    @OptionGroup var client: ClientOptions
+    func run() async throws { print(Render.answer(try await client.call(.cluster(.admin(AdminRequest(action: .status)))))) }
+}
+
+struct ClusterReconcile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "reconcile", abstract: "Reload every placed replica that is not serving now.")
+    @OptionGroup var client: ClientOptions
+    func run() async throws { print(Render.answer(try await client.call(.cluster(.admin(AdminRequest(action: .reconcile)))))) }
+}
+
+extension Output {
+    static func quoted(_ s: String) -> String {
+        String(decoding: (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8), as: UTF8.self)
+    }
+}
