@@ -78,7 +78,7 @@ public final class KeyStore: @unchecked Sendable {
         if known.isEmpty {
             let index = SymmetricKey(size: .bits256)
             let wrapped = Array(try AES.KeyWrap.wrap(index, using: master.key))
-            try db.transaction {
+            _ = try db.transaction {
                 try db.run("INSERT INTO master_keys VALUES (?, ?, 'current', ?)",
                            [.text(master.id), .blob(master.checkValue), .text(AstanaTime.now())])
                 try db.run("INSERT INTO store_secrets VALUES ('index', ?, ?)", [.text(master.id), .blob(wrapped)])
@@ -124,7 +124,7 @@ public final class KeyStore: @unchecked Sendable {
         try locked {
             let key = SymmetricKey(size: .bits256)
             let wrapped = Array(try AES.KeyWrap.wrap(key, using: loaded[currentKeyID]!.key))
-            try db.transaction {
+            _ = try db.transaction {
                 try db.run("INSERT INTO data_keys (owner_id, key_id, wrapped, created_at, version) VALUES (?, ?, ?, ?, ?)",
                            [.blob(owner), .text(currentKeyID), .blob(wrapped), .text(AstanaTime.now()), .integer(try nextVersion())])
             }
@@ -136,7 +136,7 @@ public final class KeyStore: @unchecked Sendable {
     func createDataKeys(owners: [[UInt8]]) throws -> [SymmetricKey] {
         try locked {
             var keys: [SymmetricKey] = []
-            try db.transaction {
+            _ = try db.transaction {
                 for owner in owners {
                     let key = SymmetricKey(size: .bits256)
                     let wrapped = Array(try AES.KeyWrap.wrap(key, using: loaded[currentKeyID]!.key))
@@ -174,7 +174,7 @@ public final class KeyStore: @unchecked Sendable {
     /// and truncated so no older page image holding the key survives on disk.
     func shred(owner: [UInt8]) throws {
         try locked {
-            try db.transaction {
+            _ = try db.transaction {
                 try db.run("UPDATE data_keys SET wrapped = zeroblob(length(wrapped)) WHERE owner_id = ?", [.blob(owner)])
                 try db.run("DELETE FROM data_keys WHERE owner_id = ?", [.blob(owner)])
                 try db.run("INSERT OR IGNORE INTO shredded (owner_id, shredded_at, version) VALUES (?, ?, ?)",
@@ -245,7 +245,7 @@ public final class KeyStore: @unchecked Sendable {
             if let row = try db.query("SELECT check_value FROM master_keys WHERE key_id = ?", [.text(newKey.id)]).first {
                 guard row[0].bytes == newKey.checkValue else { throw KeyError.wrongMasterKey(id: newKey.id) }
             }
-            try db.transaction {
+            _ = try db.transaction {
                 try db.run("UPDATE master_keys SET state = 'previous' WHERE state = 'current'")
                 try db.run("""
                     INSERT INTO master_keys VALUES (?, ?, 'current', ?)
@@ -271,7 +271,7 @@ public final class KeyStore: @unchecked Sendable {
     public func rotateBatch(limit: Int = 500) throws -> Int {
         try locked {
             let current = loaded[currentKeyID]!
-            try db.transaction {
+            _ = try db.transaction {
                 for row in try db.query("SELECT name, key_id, wrapped FROM store_secrets WHERE key_id != ?", [.text(current.id)]) {
                     let key = try KeyStore.unwrap(row[2].bytes ?? [], keyID: row[1].string!, loaded: loaded)
                     try db.run("UPDATE store_secrets SET key_id = ?, wrapped = ? WHERE name = ?",
@@ -360,7 +360,7 @@ public final class KeyStoreReplica: @unchecked Sendable {
         try lock.withLock {
             let current = try db.query("SELECT version FROM replica_position WHERE id = 1")[0][0].int64!
             guard delta.from <= current else { throw ReplicationError.gap(expected: current, received: delta.from) }
-            try db.transaction {
+            _ = try db.transaction {
                 for m in delta.masterKeys {
                     try db.run("""
                         INSERT INTO master_keys VALUES (?, ?, ?, ?)
