@@ -52,7 +52,7 @@ public enum SearchBenchmark {
     ///   luxury) instead of re-encoding the whole gallery for every probe. Makes exhaustive
     ///   search over all probes affordable at 1M (about 2 s per probe on 2 cores).
     public static func run(gallerySize: Int, penetration: Double, exhaustiveProbes: Int,
-                           residentExhaustive: Bool = false,
+                           residentExhaustive: Bool = false, budgetByCylinders: Bool = false,
                            realSets: [FingerprintSet], seed: UInt64 = 42) throws -> Result {
         let encoder = CylinderEncoder()
         let rssBefore = residentSetBytes()
@@ -133,7 +133,7 @@ public enum SearchBenchmark {
         }
 
         // Two-stage search for every probe.
-        let options = SearchOptions(limit: 1, penetration: penetration)
+        let options = SearchOptions(limit: 1, penetration: penetration, budgetByCylinders: budgetByCylinders)
         var times = [Double](), hits = [Bool](), stageOne = [Double](), stageTwo = [Double]()
         let searchProgress = Progress("searching", total: probes.count)
         for p in probes {

@@ -169,12 +169,14 @@ struct SearchBench: ParsableCommand {
     @Option(help: "Probes used for the exhaustive (penetration 1) hit rate; 0 skips it.") var exhaustiveProbes: Int = 40
     @Flag(help: "Keep every gallery finger's cylinders resident for the exhaustive figure (bench only, ~3.5 KiB per finger): affordable exhaustive search over all probes at 1M.")
     var residentExhaustive = false
+    @Flag(help: "Count penetration in minutiae rather than fingers (SearchOptions.budgetByCylinders).")
+    var budgetByCylinders = false
     @Option(help: "Folder holding the FVC sets.") var datasets: String = Datasets.defaultRoot
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         let r = try SearchBenchmark.run(gallerySize: gallery, penetration: penetration, exhaustiveProbes: exhaustiveProbes,
-                                        residentExhaustive: residentExhaustive,
+                                        residentExhaustive: residentExhaustive, budgetByCylinders: budgetByCylinders,
                                         realSets: Datasets.fvc(root: datasets))
         if json { print(try Output.json(r)) } else { print(r.summary) }
     }

@@ -1,6 +1,6 @@
 import Testing
 import TanbaCore
-import TanbaMatch
+@testable import TanbaMatch
 
 @Suite struct GalleryShardTests {
     let encoder = CylinderEncoder()
@@ -40,6 +40,30 @@ import TanbaMatch
         // Small galleries are searched fully.
         _ = shard.search(encoder.encode(fingers[0][1]), options: SearchOptions(limit: 3, penetration: 0.25), trace: &trace)
         #expect(trace.shortlisted == 40)
+    }
+
+    @Test func minutiaeBudgetCapsTheShortlistsWork() {
+        let fingers = Fixtures.templates(fingers: 60, impressions: 2)
+        let shard = enrolled(fingers)
+        let sizes = fingers.map { encoder.encode($0[0]).count }
+        let mean = Double(sizes.reduce(0, +)) / Double(sizes.count)
+        for f in [0, 7, 31] {
+            let probe = encoder.encode(fingers[f][1])
+            let byCount = SearchOptions(limit: 3, penetration: 0.25, minimumShortlist: 1)
+            var byMinutiae = byCount
+            byMinutiae.budgetByCylinders = true
+            let plain = shard.shortlist(probe, options: byCount, slots: 60)
+            let budgeted = shard.shortlist(probe, options: byMinutiae, slots: 60)
+            #expect(plain.count == 15)
+            // A prefix of the same ranking, holding no more minutiae than 15 average fingers
+            // (plus the one finger that crosses the line is left out, never a first one).
+            #expect(!budgeted.isEmpty && Array(plain.prefix(budgeted.count)) == budgeted)
+            let used = budgeted.reduce(0) { $0 + sizes[$1] }
+            #expect(Double(used) <= 15 * mean || budgeted.count == 1)
+            if budgeted.count < plain.count {
+                #expect(Double(used + sizes[plain[budgeted.count]]) > 15 * mean)
+            }
+        }
     }
 
     @Test func removedSubjectsAreNeverReturned() {
