@@ -3,24 +3,9 @@ import Foundation
 import TanbaCore
 import TanbaSQLite
 
-/// Who an application is for [LEX appendix 5]. Sealed at rest.
-public struct Applicant: Sendable, Equatable, Codable {
-    public var fullName: String
-    public var iin: String
-    public var organisation: String
-    public var unit: String
-    public var position: String
-    public var contacts: String
-
-    public init(fullName: String, iin: IIN, organisation: String, unit: String, position: String, contacts: String) {
-        self.fullName = fullName
-        self.iin = iin.digits
-        self.organisation = organisation
-        self.unit = unit
-        self.position = position
-        self.contacts = contacts
-    }
-}
+/// Who an application is for [LEX appendix 5]. Sealed at rest. The same record as the
+/// store's account profile (TanbaCore).
+public typealias Applicant = AccountProfile
 
 public enum ApplicationAction: String, Sendable, Codable, CaseIterable {
     case register, move, block

@@ -128,20 +128,3 @@ public struct DeletionRecord: Sendable, Equatable {
     public var actor: String
 }
 
-/// A user's application data [LEX appendix 5]. Stored sealed; only login and role are plain.
-public struct AccountProfile: Sendable, Equatable, Codable {
-    public var fullName: String
-    public var iin: String
-    public var organisation: String
-    public var unit: String
-    public var position: String
-    public var contacts: String
-    public init(fullName: String, iin: IIN, organisation: String, unit: String, position: String, contacts: String) {
-        self.fullName = fullName
-        self.iin = iin.digits
-        self.organisation = organisation
-        self.unit = unit
-        self.position = position
-        self.contacts = contacts
-    }
-}
