@@ -94,7 +94,7 @@ enum ClusterScenarios {
             let files = [c.storePath, c.storePath + "-wal", Store.keyStorePath(for: c.storePath), Store.keyStorePath(for: c.storePath) + "-wal",
                          path, path + "-wal", Store.keyStorePath(for: path), Store.keyStorePath(for: path) + "-wal"]
                 + ((try? FileManager.default.contentsOfDirectory(atPath: c.directoryPath))?.map { (c.directoryPath as NSString).appendingPathComponent($0) } ?? [])
-            let bytes = files.compactMap { FileManager.default.contents(atPath: $0) }
+            let bytes = files.compactMap { FileManager.default.contents(atPath: $0).map { [UInt8]($0) } }
             let template = Array(try TemplateCodec.encode(FingerprintRecord(views: [record.views[0]]), as: .native))
             let needles: [(String, [UInt8])] = [("IIN \(iin)", Array(iin.digits.utf8)), ("IIN \(named)", Array(named.digits.utf8)),
                                                 ("name", Array(Sample.name(named).utf8)),
@@ -180,7 +180,8 @@ enum ClusterScenarios {
             let raw = try Database(path: copy)
             for trigger in ["audit_log_no_update", "audit_log_delete_only_archived"] { try raw.execute("DROP TRIGGER \(trigger)") }
             let seq = try raw.query("SELECT MAX(seq) FROM audit_log WHERE operation = 'identify'")[0][0].int64 ?? 0
-            try raw.run("UPDATE audit_log SET result = '0 candidates' WHERE seq = ?", [.integer(seq)])
+            // A result no coordinator writes, so the edit always changes the row.
+            try raw.run("UPDATE audit_log SET result = 'edited: 3 candidates' WHERE seq = ?", [.integer(seq)])
             let check = try AuditLog(db: raw).verify()
             try require(!check.ok && check.firstBadSeq == seq, "the edited entry \(seq) was not detected: \(check)")
             return "live store: \(rewrite) | copy with triggers dropped, entry \(seq) edited: verification reports '\(check.problem!.rawValue)' at \(check.firstBadSeq!)"

@@ -52,21 +52,21 @@ public enum SubjectReports {
     /// missing; 500 when the store fails. Refusals carry the stable refusal code.
     public static func answer(store: Store, control: AccessControl, session token: String, iin text: String,
                               request: String) -> (status: Int, body: String) {
-        func error(_ status: Int, _ code: String, _ message: String) -> (Int, String) {
+        func failure(_ status: Int, _ code: String, _ message: String) -> (Int, String) {
             (status, json(["error": code, "message": message]))
         }
         let iin: IIN
-        do { iin = try IIN(text) } catch { return error(400, "invalid-iin", "\(error)") }
+        do { iin = try IIN(text) } catch { return failure(400, "invalid-iin", "\(error)") }
         do {
             let gated = try report(store: store, control: control, token: token, iin: iin, request: request)
             guard let value = gated.value else {
                 let refusal = gated.decision.refusal
                 let status = refusal?.code == "not-authenticated" || refusal?.code == "agreement-not-signed" ? 401 : 403
-                return error(status, refusal?.code ?? "refused", gated.decision.reason)
+                return failure(status, refusal?.code ?? "refused", gated.decision.reason)
             }
             return (200, json(value))
         } catch {
-            return error(500, "internal", "\(error)")
+            return failure(500, "internal", "\(error)")
         }
     }
 

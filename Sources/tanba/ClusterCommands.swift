@@ -141,7 +141,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                     default: return (500, "{\"error\": \"unexpected answer\"}")
                     }
                 },
-                subjectReport: reports.map { control in
+                subjectReport: reports.map { control -> @Sendable (String, String, String) async -> (status: Int, body: String) in
                     // A few SQLite reads and one commit, asked for by people at a counter:
                     // rare enough to run on the cooperative pool.
                     { iin, request, session in
@@ -191,12 +191,6 @@ struct WorkerCommand: AsyncParsableCommand {
                                periodic: nil, interval: .seconds(1), onStop: { transport.shutdown() })
         var services: [any Service] = [node]
         if let ops = c.ops {
-            let reports = try c.access.map { a in
-                let registry = try AccountRegistry(path: ConfigFile.resolve(a.db, relativeTo: config),
-                                                   key: AccessKeyFile.load(file: ConfigFile.resolve(a.keyFile, relativeTo: config)))
-                let pems = try a.trustedCAs.map { String(decoding: try Output.readFile(ConfigFile.resolve($0, relativeTo: config)), as: UTF8.self) }
-                return AccessControl(authenticator: Authenticator(registry: registry, trust: try TrustedAuthorities(pems: pems)))
-            }
             let endpoint = OpsEndpoint(ready: { true }, metrics: { worker.prometheusText() }, cluster: { worker.statusDocument() })
             services.append(try endpoint.application(listen: ops.listen, logger: Logger(label: "tanba.ops")))
         }
