@@ -150,7 +150,7 @@ let package = Package(
         .testTarget(name: "TanbaReplicationTests", dependencies: [
             "TanbaTestSupport", "TanbaReplication", "TanbaStore", "TanbaWire", "TanbaSQLite", "TanbaSynth",
         ]),
-        .testTarget(name: "TanbaOpsTests", dependencies: ["TanbaOps"]),
+        .testTarget(name: "TanbaOpsTests", dependencies: ["TanbaTestSupport", "TanbaOps"]),
         .testTarget(name: "TanbaComplianceTests", dependencies: [
             "TanbaTestSupport", "TanbaCompliance", "TanbaOps", "TanbaAccess", "TanbaStore", "TanbaCore",
         ]),

@@ -283,11 +283,8 @@ enum AccessScenarios {
             return "request before signing: \(before); signature by another key: \(forged)"
         }),
         RuleScenario(id: "LEX-10", title: "Login needs a certificate of the trusted CA plus a one-time code or fingerprint", layer: .access, lawful: { world in
-            let w = try AccessWorld(world)
-            try w.account("inv-1", .investigatorPolice)
-            let ok = try await w.login("inv-1")
-            try require(ok.session != nil, "certificate + TOTP login failed: \(ok.failure?.rawValue ?? "")")
-            return "certificate challenge signed + TOTP: session opened"
+            try await bothFactors(world, "inv-1", .investigatorPolice)
+            return "investigator: certificate challenge signed + TOTP: session opened"
         }, violation: { world in
             let w = try AccessWorld(world)
             try w.account("inv-1", .investigatorPolice)
@@ -383,11 +380,8 @@ enum AccessScenarios {
             return "branch 1:N search: \(search); a judge enrolling: \(judge); operations reading a record: \(ops)"
         }),
         RuleScenario(id: "CON-6", title: "Multi-factor authentication is required", layer: .access, lawful: { world in
-            let w = try AccessWorld(world)
-            try w.account("op-1", .branchOperator)
-            let two = try await w.login("op-1")
-            try require(two.session != nil, "certificate + TOTP refused: \(two.failure?.rawValue ?? "")")
-            return "branch operator: certificate + TOTP gives a session"
+            try await bothFactors(world, "op-1", .branchOperator)
+            return "branch operator: certificate + TOTP: session opened"
         }, violation: { world in
             let w = try AccessWorld(world)
             try w.account("op-1", .branchOperator)
@@ -399,6 +393,14 @@ enum AccessScenarios {
             return "certificate only: \(one.failure!.rawValue); replayed one-time code: \(replay.failure!.rawValue)"
         }),
     ]
+
+    /// A new account logs in with its certificate and a one-time code (throws if refused).
+    static func bothFactors(_ world: ComplianceWorld, _ login: String, _ role: Role) async throws {
+        let w = try AccessWorld(world)
+        try w.account(login, role)
+        let r = try await w.login(login)
+        try require(r.session != nil, "certificate + TOTP login of \(login) refused: \(r.failure?.rawValue ?? "")")
+    }
 
     static func supervisorReport(cases: [String]) -> SupervisorReport {
         let events = cases.enumerated().map { i, c in

@@ -52,6 +52,13 @@ struct StationKit {
     }
 
     func check(_ c: EnrollmentCase) throws -> [FingerException] { try rules.check(c, verifyingKey: verifier) }
+
+    /// The lawful case for an adult citizen, checked (throws if the rules refuse it).
+    func acceptedCase(age: Int) throws -> EnrollmentCase {
+        let c = try lawfulCase(subject(world.iin(age: age)))
+        _ = try check(c)
+        return c
+    }
 }
 
 /// The enrollment rules a branch station enforces before anything is sent
@@ -61,9 +68,7 @@ struct StationKit {
 enum StationScenarios {
     static let all: [RuleScenario] = [
         RuleScenario(id: "ENR-1", title: "Written consent of this person, dated today, before capture", layer: .station, lawful: { world in
-            let s = try StationKit(world)
-            let c = try s.lawfulCase(s.subject(world.iin(age: 30)))
-            _ = try s.check(c)
+            let c = try StationKit(world).acceptedCase(age: 30)
             return "consent \(c.consent!.record.formReference) signed today (\(c.consent!.record.date)) by the person: enrollment accepted"
         }, violation: { world in
             let s = try StationKit(world)
@@ -127,9 +132,7 @@ enum StationScenarios {
             return "\(alone) | \(noApplication)"
         }),
         RuleScenario(id: "ENR-4", title: "All ten fingers are captured (or each missing one recorded)", layer: .station, lawful: { world in
-            let s = try StationKit(world)
-            let c = try s.lawfulCase(s.subject(world.iin(age: 30)))
-            _ = try s.check(c)
+            let c = try StationKit(world).acceptedCase(age: 30)
             return "\(c.captured.count) fingers of both hands captured: accepted"
         }, violation: { world in
             let s = try StationKit(world)
@@ -198,8 +201,7 @@ enum StationScenarios {
         }),
         RuleScenario(id: "CON-1", title: "Consent is provable: signed by the station, forged or altered consent refused", layer: .station, lawful: { world in
             let s = try StationKit(world)
-            let c = try s.lawfulCase(s.subject(world.iin(age: 30)))
-            _ = try s.check(c)
+            let c = try s.acceptedCase(age: 30)
             // What the cluster receives and keeps: the canonical document and its signature.
             let reread = try SignedConsent(document: c.consent!.document, signature: c.consent!.signature)
             try require(reread.isValid(publicKey: s.identity.publicKey) && reread.record == c.consent!.record,

@@ -1,13 +1,11 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Logging
 import TanbaAccess
 @testable import TanbaCompliance
 import TanbaCore
 import TanbaOps
 import TanbaStore
+import TanbaTestSupport
 import Testing
 
 final class TempDir {
@@ -69,12 +67,7 @@ final class TempDir {
 
 /// The subject report on the ops endpoint, over real HTTP, from a store the cluster wrote.
 @Suite(.serialized) struct SubjectReportEndpointTests {
-    func get(_ url: String, token: String? = nil) async throws -> (Int, String) {
-        var request = URLRequest(url: URL(string: url)!)
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
-    }
+    func get(_ url: String, token: String? = nil) async throws -> (Int, String) { try await HTTPProbe.request(url, token: token) }
 
     @Test func showsTheOperationsOfThisTestAndHidesLawEnforcement() async throws {
         let dir = TempDir()
@@ -107,11 +100,7 @@ final class TempDir {
         let app = try endpoint.application(listen: "127.0.0.1:\(port)", logger: logger)
         let server = Task { try await app.runService() }
         defer { server.cancel() }
-        var up = false
-        for _ in 0..<100 where !up {
-            if (try? await get(base + "/healthz"))?.0 == 200 { up = true } else { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(up)
+        #expect(try await HTTPProbe.waitUntilUp(base))
 
         let url = base + "/subjects/\(iin.digits)/report?request=req-2026-11"
         let (status, body) = try await get(url, token: branch)
