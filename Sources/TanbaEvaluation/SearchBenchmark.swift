@@ -53,6 +53,7 @@ public enum SearchBenchmark {
     ///   search over all probes affordable at 1M (about 2 s per probe on 2 cores).
     public static func run(gallerySize: Int, penetration: Double, exhaustiveProbes: Int,
                            residentExhaustive: Bool = false, budgetByCylinders: Bool = false,
+                           voteWeighting: VoteWeighting = .uniform, multiProbe: Bool = false, exhaustiveCache: String? = nil,
                            realSets: [FingerprintSet], seed: UInt64 = 42) throws -> Result {
         let encoder = CylinderEncoder()
         let rssBefore = residentSetBytes()
@@ -126,14 +127,15 @@ public enum SearchBenchmark {
 
         // How deep into the prefilter ranking each probe's mate sits.
         var ranks = [Double]()
-        for p in probes { ranks.append(shard.prefilterRank(p.template, subject: p.subject) ?? 1) }
+        let options = SearchOptions(limit: 1, penetration: penetration, budgetByCylinders: budgetByCylinders,
+                                    voteWeighting: voteWeighting, multiProbe: multiProbe)
+        for p in probes { ranks.append(shard.prefilterRank(p.template, subject: p.subject, options: options) ?? 1) }
         var recall = [String: Double]()
         for depth in [0.001, 0.005, 0.01, 0.05, 0.1] {
             recall[String(format: "%.3f", depth)] = Double(ranks.filter { $0 < depth }.count) / Double(max(1, ranks.count))
         }
 
         // Two-stage search for every probe.
-        let options = SearchOptions(limit: 1, penetration: penetration, budgetByCylinders: budgetByCylinders)
         var times = [Double](), hits = [Bool](), stageOne = [Double](), stageTwo = [Double]()
         let searchProgress = Progress("searching", total: probes.count)
         for p in probes {
@@ -150,16 +152,28 @@ public enum SearchBenchmark {
         let m = min(exhaustiveProbes, probes.count)
         var exhaustiveHits = 0, prefilterHitsSame = 0
         if m > 0 {
-            let resident = residentExhaustive ? residentTemplates(shard, keys: keys) : []
-            let exhaustiveProgress = Progress("exhaustive search", total: m)
+            // Exhaustive answers do not depend on the prefilter, so they can be cached between
+            // runs that vary only the prefilter's settings (same gallery size, seed and probes).
+            let cacheTag = "gallery \(shard.count) seed \(seed) probes \(probes.count) exhaustive \(m) \(source)"
+            var best = exhaustiveCache.flatMap { ExhaustiveCache.load(path: $0, tag: cacheTag) } ?? []
+            if best.count != m {
+                best = []
+                let resident = residentExhaustive ? residentTemplates(shard, keys: keys) : []
+                let exhaustiveProgress = Progress("exhaustive search", total: m)
+                for k in 0..<m {
+                    let idx = k * probes.count / m
+                    let subject = residentExhaustive
+                        ? bestCandidate(probes[idx].template, resident: resident, keys: keys)
+                        : shard.search(probes[idx].template, options: SearchOptions(limit: 1, penetration: 1)).first?.key.subject
+                    best.append(subject ?? .max)
+                    exhaustiveProgress.advance()
+                }
+                if let path = exhaustiveCache { try ExhaustiveCache.save(best, path: path, tag: cacheTag) }
+            }
             for k in 0..<m {
                 let idx = k * probes.count / m
-                let best = residentExhaustive
-                    ? bestCandidate(probes[idx].template, resident: resident, keys: keys)
-                    : shard.search(probes[idx].template, options: SearchOptions(limit: 1, penetration: 1)).first?.key.subject
-                if best == probes[idx].subject { exhaustiveHits += 1 }
+                if best[k] == probes[idx].subject { exhaustiveHits += 1 }
                 if hits[idx] { prefilterHitsSame += 1 }
-                exhaustiveProgress.advance()
             }
         }
         func pct(_ values: [Double], _ q: Double) -> Double {
@@ -216,6 +230,23 @@ extension SearchBenchmark {
             out.set(t, best)
         }
         return out.values.max { a, b in a.0 != b.0 ? a.0 < b.0 : a.1 > b.1 }?.1
+    }
+}
+
+/// Best subjects of an exhaustive run, kept in a small text file: a tag line naming the
+/// gallery, then one subject per probe.
+enum ExhaustiveCache {
+    static func load(path: String, tag: String) -> [UInt64]? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        var lines = text.split(separator: "\n").map(String.init)
+        guard lines.first == tag else { return nil }
+        lines.removeFirst()
+        let values = lines.compactMap { UInt64($0) }
+        return values.count == lines.count ? values : nil
+    }
+
+    static func save(_ best: [UInt64], path: String, tag: String) throws {
+        try ([tag] + best.map(String.init)).joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
 }
 

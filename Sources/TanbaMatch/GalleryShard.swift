@@ -40,12 +40,51 @@ public struct SearchOptions: Sendable, Hashable {
     /// Penetration counts minutiae rather than fingers: the shortlist stops once it holds
     /// as many minutiae as `penetration` of the gallery's fingers would on average.
     public var budgetByCylinders = false
-    public init(limit: Int = 10, penetration: Double = 0.01, minimumShortlist: Int = 256, budgetByCylinders: Bool = false) {
+    /// What a shared prefilter key is worth (see `VoteWeighting`).
+    public var voteWeighting = VoteWeighting.uniform
+    /// The prefilter also visits each probe key's multi-probe neighbours (`CylinderHasher.probeKeys`).
+    public var multiProbe = false
+    public init(limit: Int = 10, penetration: Double = 0.01, minimumShortlist: Int = 256, budgetByCylinders: Bool = false,
+                voteWeighting: VoteWeighting = .uniform, multiProbe: Bool = false) {
+        self.multiProbe = multiProbe
         self.limit = limit
         self.penetration = penetration
         self.minimumShortlist = minimumShortlist
         self.budgetByCylinders = budgetByCylinders
+        self.voteWeighting = voteWeighting
     }
+}
+
+/// The vote a gallery finger gets for sharing one prefilter key with the probe.
+///
+/// Keys are not equally telling: cylinders of sparse neighbourhoods (two or three
+/// neighbours) set few bits, their MinHash keys repeat across unrelated fingers and their
+/// buckets grow long. Weighting a shared key by the rarity of its bucket — inverse
+/// document frequency, as in text retrieval — lets rare, specific keys count for more than
+/// common ones. Weights are small integers (the vote counters are 16-bit).
+public enum VoteWeighting: String, Sendable, Hashable, CaseIterable {
+    /// Every shared key is one vote.
+    case uniform
+    /// 4 + 2·log2(average bucket / this bucket), clamped to 0…12: 4 for an average bucket,
+    /// +2 per halving, 0 for a bucket four times the average.
+    case logInverse = "log-idf"
+    /// 4·√(average bucket / this bucket), clamped to 0…16.
+    case sqrtInverse = "sqrt-idf"
+
+    @inline(__always) func weight(bucketSize: Int, averageBucketSize: Double) -> UInt16 {
+        switch self {
+        case .uniform: return 1
+        case .logInverse:
+            let r = log2(averageBucketSize / Double(max(1, bucketSize)))
+            return UInt16(max(0, min(12, (4 + 2 * r).rounded())))
+        case .sqrtInverse:
+            let r = (averageBucketSize / Double(max(1, bucketSize))).squareRoot()
+            return UInt16(max(0, min(16, (4 * r).rounded())))
+        }
+    }
+
+    /// Weight of a key in an average bucket: the score scale divides by its square.
+    var averageWeight: UInt32 { self == .uniform ? 1 : 4 }
 }
 
 /// An in-memory gallery of finger templates laid out for fast 1:N search.
@@ -76,6 +115,8 @@ public final class GalleryShard: @unchecked Sendable {
     private var buckets: [[UInt32]]
     /// Index entries of each slot (its distinct keys over all tables), for vote normalisation.
     private var keyCounts = [UInt16]()
+    /// Entries over all buckets (retired slots included until `compact()`).
+    private var indexEntries = 0
     private var index = [GalleryKey: Int]()
     private var lock = pthread_rwlock_t()
 
@@ -119,6 +160,7 @@ public final class GalleryShard: @unchecked Sendable {
                 entries += tableKeys.count
             }
             keyCounts.append(UInt16(clamping: entries))
+            indexEntries += entries
             index[key] = slot
         }
     }
@@ -149,6 +191,7 @@ public final class GalleryShard: @unchecked Sendable {
         write {
             for b in 0..<buckets.count where !buckets[b].isEmpty {
                 let kept = buckets[b].filter { live[Int($0)] }
+                indexEntries -= buckets[b].count - kept.count
                 buckets[b] = kept.withUnsafeBufferPointer { Array($0) }
             }
             retired = 0
@@ -213,37 +256,51 @@ public final class GalleryShard: @unchecked Sendable {
     func shortlist(_ probe: MatchTemplate, options: SearchOptions, slots n: Int, forceRanking: Bool = false) -> [Int] {
         let wanted = min(index.count, max(options.minimumShortlist, Int((options.penetration * Double(index.count)).rounded(.up))))
         if wanted >= index.count && !forceRanking { return (0..<n).filter { live[$0] } }
-        let probeKeys = hasher.keys(probe)
+        let probeKeys = hasher.probeKeys(probe, neighbours: options.multiProbe)
         var votes = [UInt16](repeating: 0, count: n)
+        let weighting = options.voteWeighting
+        let expected = Double(max(1, indexEntries)) / Double(buckets.count)
+        // With multi-probe, an exact key counts twice a neighbouring one.
+        let exactFactor: UInt16 = options.multiProbe ? 2 : 1
         votes.withUnsafeMutableBufferPointer { v in
-            for (table, tableKeys) in probeKeys.enumerated() {
-                let base = table * hasher.bucketsPerTable
-                for k in tableKeys {
-                    buckets[base + k].withUnsafeBufferPointer { slots in
-                        for s in slots { v[Int(s)] &+= 1 }
+            for (keys, factor) in [(probeKeys.exact, exactFactor), (probeKeys.neighbours, 1)] {
+                for (table, tableKeys) in keys.enumerated() {
+                    let base = table * hasher.bucketsPerTable
+                    for k in tableKeys {
+                        buckets[base + k].withUnsafeBufferPointer { slots in
+                            let w = weighting.weight(bucketSize: slots.count, averageBucketSize: expected) * factor
+                            if w > 0 { for s in slots { v[Int(s)] &+= w } }
+                        }
                     }
                 }
             }
         }
         // A finger with more cylinders holds more keys and collects more chance votes, so
         // fingers are ranked by votes / √(keys held) — a cosine between the probe's and the
-        // finger's key sets. Squared and scaled to stay an integer for the histogram below.
+        // finger's key sets — squared, to stay in integers until the scale is known.
         // (Measured: without it, synthetic background fingers with many minutiae crowded
         // out real mates — 80% of mates kept at 1% penetration, 90% with it.)
         // Only fingers with votes are scored (about one in eight in a large gallery), in one
         // pass; the rest of the work is over that short list.
-        var scored = [(score: UInt16, slot: Int32)]()
-        scored.reserveCapacity(n / 4)
+        var raw = [(score: Float, slot: Int32)]()
+        raw.reserveCapacity(n / 4)
+        var best: Float = 0
         votes.withUnsafeBufferPointer { v in
             keyCounts.withUnsafeBufferPointer { keys in
                 live.withUnsafeBufferPointer { alive in
                     for s in 0..<n where v[s] != 0 && alive[s] {
-                        let x = UInt32(v[s])
-                        scored.append((UInt16(min(65535, x * x * 64 / max(1, UInt32(keys[s])))), Int32(s)))
+                        let x = Float(v[s])
+                        let score = x * x / Float(max(1, keys[s]))
+                        best = max(best, score)
+                        raw.append((score, Int32(s)))
                     }
                 }
             }
         }
+        // Quantised relative to the best score, so weighted votes of any scale keep the
+        // histogram's full resolution where the shortlist is cut.
+        let quantum = best > 0 ? 65535 / best : 0
+        let scored = raw.map { (score: UInt16(min(65535, ($0.score * quantum).rounded(.down))), slot: $0.slot) }
         // Scores are small integers: a histogram finds the cut that keeps `wanted` slots.
         var histogram = [Int](repeating: 0, count: 65536)
         for e in scored { histogram[Int(e.score)] += 1 }
@@ -287,10 +344,14 @@ public final class GalleryShard: @unchecked Sendable {
     /// Where a subject's best-placed finger lands in the prefilter ranking, as a share of the
     /// searchable gallery (0 = first); nil when the subject is not enrolled. For measuring
     /// how much penetration the prefilter needs (`tanba bench search`).
-    public func prefilterRank(_ probe: MatchTemplate, subject: UInt64) -> Double? {
+    public func prefilterRank(_ probe: MatchTemplate, subject: UInt64, options: SearchOptions = .init()) -> Double? {
         read {
             let n = keys.count
-            let all = shortlist(probe, options: SearchOptions(penetration: 0.999_999, minimumShortlist: 0), slots: n,
+            var ranking = options
+            ranking.penetration = 0.999_999
+            ranking.minimumShortlist = 0
+            ranking.budgetByCylinders = false
+            let all = shortlist(probe, options: ranking, slots: n,
                                 forceRanking: true)
             guard let position = all.firstIndex(where: { keys[$0].subject == subject }) else { return nil }
             return Double(position) / Double(max(1, index.count))

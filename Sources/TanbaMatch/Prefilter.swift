@@ -49,14 +49,33 @@ public struct CylinderHasher: Sendable, Hashable {
 
     /// Bucket of every (cylinder, table): `keys[i * tables + t]`, or nil for an empty cylinder.
     /// Keys of one template are deduplicated per table (a finger votes once per bucket).
-    public func keys(_ t: MatchTemplate) -> [[Int]] {
+    public func keys(_ t: MatchTemplate) -> [[Int]] { probeKeys(t, neighbours: false).exact }
+
+    /// The template's keys and, with `neighbours`, the multi-probe neighbours of each key:
+    /// the same key with one of its MinHashes replaced by that function's second-smallest
+    /// rank over the cylinder (Lv et al., "Multi-probe LSH", VLDB 2007, adapted to MinHash).
+    /// A mate whose cylinder misses the exact key because one set bit differs at the
+    /// minimum often lands in a neighbour. Neighbours already among the exact keys are left out.
+    public func probeKeys(_ t: MatchTemplate, neighbours wantNeighbours: Bool) -> (exact: [[Int]], neighbours: [[Int]]) {
         var perTable = [[Int]](repeating: [], count: tables)
+        var neighbourKeys = [[Int]](repeating: [], count: tables)
         let functions = tables * hashesPerKey
         var minimum = [UInt16](repeating: .max, count: functions)
+        var second = [UInt16](repeating: .max, count: functions)
         var seen = [Set<Int>](repeating: [], count: tables)
+        var neighbourCandidates = [[Int]](repeating: [], count: tables)
+        func bucket(_ table: Int, replacing replaced: Int) -> Int {
+            // Mix the k MinHashes into one bucket number (FNV-1a, then fold).
+            var x: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(table)
+            for j in 0..<hashesPerKey {
+                let h = table * hashesPerKey + j
+                x = (x ^ UInt64(j == replaced ? second[h] : minimum[h])) &* 0x100_0000_01b3
+            }
+            return Int(truncatingIfNeeded: (x ^ (x >> 29)) & UInt64(bucketsPerTable - 1))
+        }
         rank.withUnsafeBufferPointer { rank in
             for i in 0..<t.count {
-                for h in 0..<functions { minimum[h] = .max }
+                for h in 0..<functions { minimum[h] = .max; second[h] = .max }
                 var any = false
                 for w in 0..<t.wordCount {
                     var word = t.word(i, w)
@@ -65,23 +84,38 @@ public struct CylinderHasher: Sendable, Hashable {
                         word &= word - 1
                         any = true
                         var base = position
-                        for h in 0..<functions {
-                            let r = rank[base]
-                            if r < minimum[h] { minimum[h] = r }
-                            base += bitCount
+                        if wantNeighbours {
+                            for h in 0..<functions {
+                                let r = rank[base]
+                                if r < minimum[h] { second[h] = minimum[h]; minimum[h] = r } else if r < second[h] { second[h] = r }
+                                base += bitCount
+                            }
+                        } else {
+                            for h in 0..<functions {
+                                let r = rank[base]
+                                if r < minimum[h] { minimum[h] = r }
+                                base += bitCount
+                            }
                         }
                     }
                 }
                 guard any else { continue }
                 for table in 0..<tables {
-                    // Mix the k MinHashes into one bucket number (FNV-1a, then fold).
-                    var x: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(table)
-                    for j in 0..<hashesPerKey { x = (x ^ UInt64(minimum[table * hashesPerKey + j])) &* 0x100_0000_01b3 }
-                    let bucket = Int(truncatingIfNeeded: (x ^ (x >> 29)) & UInt64(bucketsPerTable - 1))
-                    if seen[table].insert(bucket).inserted { perTable[table].append(bucket) }
+                    let b = bucket(table, replacing: -1)
+                    if seen[table].insert(b).inserted { perTable[table].append(b) }
+                    guard wantNeighbours else { continue }
+                    for j in 0..<hashesPerKey where second[table * hashesPerKey + j] != .max {
+                        neighbourCandidates[table].append(bucket(table, replacing: j))
+                    }
                 }
             }
         }
-        return perTable
+        if wantNeighbours {
+            for table in 0..<tables {
+                var taken = seen[table]
+                for b in neighbourCandidates[table] where taken.insert(b).inserted { neighbourKeys[table].append(b) }
+            }
+        }
+        return (perTable, neighbourKeys)
     }
 }

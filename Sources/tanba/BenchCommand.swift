@@ -171,12 +171,22 @@ struct SearchBench: ParsableCommand {
     var residentExhaustive = false
     @Flag(help: "Count penetration in minutiae rather than fingers (SearchOptions.budgetByCylinders).")
     var budgetByCylinders = false
+    @Option(help: "Prefilter vote weighting: \(VoteWeighting.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var voteWeighting: String = VoteWeighting.uniform.rawValue
+    @Flag(help: "Prefilter visits multi-probe neighbours of each probe key (SearchOptions.multiProbe).")
+    var multiProbe = false
+    @Option(help: "File caching the exhaustive answers between runs that change only prefilter settings.")
+    var exhaustiveCache: String?
     @Option(help: "Folder holding the FVC sets.") var datasets: String = Datasets.defaultRoot
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
+        guard let weighting = VoteWeighting(rawValue: voteWeighting) else {
+            throw ValidationError("unknown --vote-weighting \(voteWeighting); one of \(VoteWeighting.allCases.map(\.rawValue))")
+        }
         let r = try SearchBenchmark.run(gallerySize: gallery, penetration: penetration, exhaustiveProbes: exhaustiveProbes,
                                         residentExhaustive: residentExhaustive, budgetByCylinders: budgetByCylinders,
+                                        voteWeighting: weighting, multiProbe: multiProbe, exhaustiveCache: exhaustiveCache,
                                         realSets: Datasets.fvc(root: datasets))
         if json { print(try Output.json(r)) } else { print(r.summary) }
     }

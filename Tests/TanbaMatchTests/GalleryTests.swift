@@ -103,3 +103,59 @@ import TanbaCore
         #expect(shard.residentBytesPerFinger < 2048)
     }
 }
+
+@Suite struct PrefilterTests {
+    let encoder = CylinderEncoder()
+
+    @Test func multiProbeAddsNeighboursBesideTheExactKeys() {
+        let hasher = CylinderHasher()
+        let template = encoder.encode(Fixtures.templates(fingers: 1, impressions: 1)[0][0])
+        let plain = hasher.keys(template)
+        let probe = hasher.probeKeys(template, neighbours: true)
+        #expect(probe.exact == plain)
+        let none = hasher.probeKeys(template, neighbours: false).neighbours.allSatisfy { $0.isEmpty }
+        #expect(none)
+        for table in 0..<hasher.tables {
+            #expect(!probe.neighbours[table].isEmpty)
+            #expect(Set(probe.neighbours[table]).isDisjoint(with: plain[table]))
+            #expect(Set(probe.neighbours[table]).count == probe.neighbours[table].count)
+            // At most one neighbour per MinHash of each cylinder.
+            #expect(probe.neighbours[table].count <= hasher.hashesPerKey * template.count)
+        }
+    }
+
+    @Test func rarerBucketsWeighMore() {
+        let w = VoteWeighting.sqrtInverse
+        #expect(w.weight(bucketSize: 100, averageBucketSize: 100) == 4)
+        #expect(w.weight(bucketSize: 25, averageBucketSize: 100) == 8)
+        #expect(w.weight(bucketSize: 1, averageBucketSize: 1_000) == 16)
+        #expect(w.weight(bucketSize: 10_000, averageBucketSize: 100) == 0)
+        #expect(VoteWeighting.uniform.weight(bucketSize: 10_000, averageBucketSize: 1) == 1)
+        var previous = UInt16.max
+        for size in [1, 3, 10, 30, 100, 300, 1_000] {
+            let v = VoteWeighting.logInverse.weight(bucketSize: size, averageBucketSize: 100)
+            #expect(v <= previous)
+            previous = v
+        }
+    }
+
+    /// The weighted, multi-probe prefilter ranks mates at least as well as plain votes on a
+    /// seeded synthetic gallery (the FVC figures are in docs/BENCHMARKS.md).
+    @Test func weightedMultiProbeRanksMatesNoWorse() {
+        let fingers = Fixtures.templates(fingers: 300, impressions: 2, seed: 29)
+        let shard = GalleryShard()
+        for (f, impressions) in fingers.enumerated() {
+            shard.add(GalleryKey(subject: UInt64(f), position: .leftThumb), template: impressions[0])
+        }
+        func meanRank(_ options: SearchOptions) -> Double {
+            let ranks = fingers.indices.map { f in
+                shard.prefilterRank(encoder.encode(fingers[f][1]), subject: UInt64(f), options: options) ?? 1
+            }
+            return ranks.reduce(0, +) / Double(ranks.count)
+        }
+        let plain = meanRank(SearchOptions())
+        let tuned = meanRank(SearchOptions(voteWeighting: .sqrtInverse, multiProbe: true))
+        #expect(tuned <= plain)
+        #expect(tuned < 0.05)
+    }
+}
