@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import TanbaCore
 import TanbaMatch
+import TanbaReplication
 import TanbaStore
 import TanbaWire
 
@@ -80,6 +81,9 @@ public final class Coordinator: Sendable {
 
     public let name: String
     public let store: Store
+    /// The store as primary: synchronous standby and asynchronous copies (none: standalone).
+    public let primary: StorePrimary
+    let replicationHealth: Mutex<ReplicationStatus>
     public let directory: SubjectDirectory
     public let caller: SignedCaller
     public let options: Options
@@ -87,17 +91,23 @@ public final class Coordinator: Sendable {
     private let state: Mutex<State>
     private let started = ContinuousClock.now
     private let inFlight = Atomic<Int>(0)
-    private let logger: Logger
+    let logger: Logger
     private let persistMap: @Sendable (ShardMap) -> Void
 
     /// `persistMap` is called with every new shard map (placement switch, worker added or
     /// removed), e.g. to write it to the coordinator's map file.
+    /// `primary` wraps `store` with its replicas (nil: a standalone store, nothing replicated).
     public init(name: String, store: Store, directory: SubjectDirectory, map: ShardMap, caller: SignedCaller,
                 options: Options = .init(), logger: Logger = Logger(label: "tanba.coordinator"),
+                primary: StorePrimary? = nil,
                 persistMap: @escaping @Sendable (ShardMap) -> Void = { _ in }) {
+        precondition(primary == nil || primary!.store === store, "the primary must wrap the coordinator's store")
         self.persistMap = persistMap
         self.name = name
         self.store = store
+        let primary = primary ?? StorePrimary(store: store, caller: nil, standby: nil)
+        self.primary = primary
+        replicationHealth = Mutex(ReplicationStatus(primary: primary))
         self.directory = directory
         self.caller = caller
         self.options = options
@@ -114,7 +124,9 @@ public final class Coordinator: Sendable {
     public var heldEnrollments: [HeldEnrollment] { state.withLock { $0.holds } }
     /// Shards with no serving replica: searches are partial until they are reloaded.
     public var unservedShards: [UInt16] { state.withLock { s in s.map.allShards.filter { s.serving[Int($0)].isEmpty } } }
-    public var isReady: Bool { unservedShards.isEmpty }
+    /// Every shard served and, with a synchronous standby, the standby in step (otherwise
+    /// no write could be acknowledged).
+    public var isReady: Bool { unservedShards.isEmpty && replicationStatus.writable }
     public var pendingJobs: Int { state.withLock { $0.holds.count } + max(0, inFlight.load(ordering: .relaxed)) }
     private var uptime: UInt64 { UInt64((ContinuousClock.now - started).milliseconds) }
 
@@ -201,8 +213,14 @@ public final class Coordinator: Sendable {
     // MARK: ENROLL
 
     func enroll(_ r: EnrollRequest, sender: String, actor: Actor) async throws -> WireMessage {
-        if try await Offload.run({ try self.store.person(iin: r.iin) }) != nil {
-            return .enrollAnswer(EnrollAnswer(outcome: .alreadyEnrolled, coverage: .none))
+        if let current = try await Offload.run({ try self.store.currentEnrollment(iin: r.iin) }) {
+            guard current.record == r.record else { return .enrollAnswer(EnrollAnswer(outcome: .alreadyEnrolled, coverage: .none)) }
+            // The same record is on record: a retry of an enrollment that was committed but
+            // whose answer was lost or not acknowledged (standby unreachable). Acknowledged
+            // once the standby holds it; never a second copy.
+            try await acknowledgeWrite("enrollment")
+            let pushed = await push(iin: r.iin, record: r.record)
+            return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
         }
         let dedupThreshold = options.duplicateThreshold ?? threshold(forFPIR: options.defaultFPIR)
         let (candidates, coverage) = await scatterSearch(r.record, limit: 10)
@@ -227,7 +245,10 @@ public final class Coordinator: Sendable {
             try self.store.enroll(PersonIdentity(fullName: "", iin: r.iin), iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
             try self.directory.insert(r.iin, fingers: r.record.views.count)
         }
+        // Workers get the record even if the standby then fails: they mirror what the
+        // primary committed, so later de-duplications see this person.
         let pushed = await push(iin: r.iin, record: r.record)
+        try await acknowledgeWrite("enrollment")
         return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
     }
 
@@ -359,10 +380,14 @@ public final class Coordinator: Sendable {
                                                                            operatorLogin: sender, device: "unknown"))
         let consent = consent(sender)
         try await Offload.run {
-            try self.store.reenroll(iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
+            // A retry of an update already committed (same record current) changes nothing.
+            if try self.store.currentEnrollment(iin: r.iin)?.record != r.record {
+                try self.store.reenroll(iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
+            }
             try self.directory.insert(r.iin, fingers: r.record.views.count)
         }
         let pushed = await push(iin: r.iin, record: r.record)
+        try await acknowledgeWrite("re-enrollment")
         return .updateAnswer(archivedPrevious: true, coverage: pushed)
     }
 
@@ -374,6 +399,7 @@ public final class Coordinator: Sendable {
             return deleted
         }
         let pushed = await push(iin: r.iin, record: nil)
+        try await acknowledgeWrite("deletion")
         return .deleteAnswer(deleted: deleted, coverage: pushed)
     }
 
@@ -485,6 +511,7 @@ public final class Coordinator: Sendable {
     /// periodically; tests call it directly.
     @discardableResult
     public func reconcile() async -> Int {
+        await refreshReplication()
         let (map, serving, loading) = state.withLock { ($0.map, $0.serving, $0.loading) }
         var loaded = 0
         for worker in map.workers {
@@ -634,12 +661,16 @@ public final class Coordinator: Sendable {
         public var heldEnrollments: Int
         public var unservedShards: [UInt16]
         public var workers: [WorkerStatus]
+        /// The store's replication: mode, synchronous standby state, last failure.
+        public var replication: ReplicationStatus
     }
 
     public func status() -> StatusDocument {
-        state.withLock { s in
+        let replication = replicationStatus
+        return state.withLock { s in
             StatusDocument(
-                node: name, ready: s.map.allShards.allSatisfy { !s.serving[Int($0)].isEmpty }, mapVersion: s.map.version,
+                node: name, ready: replication.writable && s.map.allShards.allSatisfy { !s.serving[Int($0)].isEmpty },
+                mapVersion: s.map.version,
                 shardCount: s.map.shardCount, replicas: s.map.replicas, persons: directory.count, fingers: directory.fingers,
                 heldEnrollments: s.holds.count,
                 unservedShards: s.map.allShards.filter { s.serving[Int($0)].isEmpty },
@@ -647,7 +678,8 @@ public final class Coordinator: Sendable {
                     StatusDocument.WorkerStatus(name: w.name, address: w.address, state: w.state.rawValue,
                                                 placed: s.map.shards(on: w.name),
                                                 serving: s.map.allShards.filter { s.serving[Int($0)].contains(w.name) })
-                })
+                },
+                replication: replication)
         }
     }
 

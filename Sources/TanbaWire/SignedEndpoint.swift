@@ -28,10 +28,12 @@ public struct SignedService: Sendable {
     }
 
     /// 100,000 answers or 256 MiB of encoded answers, whichever is reached first, for
-    /// 120 s (at least twice the keyring's default 30 s window).
+    /// 120 s (at least twice the keyring's default 30 s window). Transient refusals
+    /// (unavailable, overloaded, timed out: "nothing done, retry later") are not kept, so
+    /// a retry with the same request ID is executed once the cause is gone.
     public static func defaultDeduplicator() -> RequestDeduplicator<WireMessage> {
         RequestDeduplicator(capacity: 100_000, lifetimeMilliseconds: 120_000, weightBudget: 256 << 20,
-                            weight: { 64 + $0.encodedBody().count })
+                            weight: { 64 + $0.encodedBody().count }, retain: { !$0.isTransientRefusal })
     }
 
     /// Pass this to `Transport.listen`.
@@ -134,5 +136,15 @@ public struct SignedCaller: Sendable {
         do { answer = try envelope.message() } catch { throw .malformedAnswer(error) }
         if case .error(let code, let text) = answer { throw .remote(code: code, message: text) }
         return answer
+    }
+}
+
+extension WireMessage {
+    /// An ERROR that says "retry later": the request had no effect that a retry could repeat
+    /// (or, for a write the synchronous standby did not confirm, the retry is how it gets
+    /// acknowledged), so its answer must not be replayed to the retry.
+    public var isTransientRefusal: Bool {
+        guard case .error(let code, _) = self else { return false }
+        return code == .unavailable || code == .overloaded || code == .timedOut
     }
 }

@@ -7,6 +7,7 @@ import TanbaCore
 import TanbaImaging
 import TanbaMatch
 import TanbaOps
+import TanbaReplication
 import TanbaStore
 import TanbaSynth
 import TanbaWire
@@ -89,7 +90,22 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
         let names = AddressNames()
         for w in map.workers { names.set(w.address, w.name) }
+        for peer in [c.standby].compactMap({ $0 }) + c.copies { names.set(peer.address, peer.name) }
         let transport = credentials.transport(concurrency: c.concurrency, names: names)
+        let caller = SignedCaller(identity: credentials.identity, keyring: credentials.keyring, transport: transport)
+        guard ["sync", "async"].contains(c.replication) else {
+            throw CommandError("replication must be \"sync\" or \"async\", not \"\(c.replication)\"")
+        }
+        var replicationOptions = StorePrimary.Options()
+        replicationOptions.syncTimeout = .milliseconds(c.syncTimeoutMs)
+        replicationOptions.maxBacklog = c.maxBacklog
+        let standbyPeer = c.standby.map { StorePrimary.Peer(node: $0.name, address: $0.address) }
+        // Asynchronous mode: the standby is one more background copy.
+        let asyncPeers = (c.replication == "async" ? [standbyPeer].compactMap { $0 } : [])
+            + c.copies.map { StorePrimary.Peer(node: $0.name, address: $0.address) }
+        let primary = StorePrimary(store: store, caller: caller, standby: c.replication == "sync" ? standbyPeer : nil,
+                                   copies: asyncPeers, options: replicationOptions)
+        primary.start()
         var options = Coordinator.Options()
         options.shardDeadline = .milliseconds(c.shardDeadlineMs)
         options.loadDeadline = .milliseconds(c.loadDeadlineMs)
@@ -101,21 +117,24 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.branch = c.branch
         let coordinator = Coordinator(
             name: c.name, store: store, directory: directory, map: map,
-            caller: SignedCaller(identity: credentials.identity, keyring: credentials.keyring, transport: transport),
-            options: options, logger: logger,
+            caller: caller, options: options, logger: logger, primary: primary,
             persistMap: { map in
                 for w in map.workers { names.set(w.address, w.name) }
                 if let data = try? JSONEncoder().encode(map) { try? data.write(to: URL(fileURLWithPath: mapPath), options: .atomic) }
             })
         logger.info("coordinator starting", metadata: ["persons": "\(directory.count)", "shards": "\(map.shardCount)",
-                                                      "workers": "\(map.workers.map(\.name))"])
+                                                      "workers": "\(map.workers.map(\.name))",
+                                                      "replication": "\(coordinator.replicationStatus.mode.rawValue)",
+                                                      "standby": "\(c.standby?.name ?? "none")"])
+        // Ship what the standby lacks (writes made while it was down) before serving.
+        await coordinator.refreshReplication()
         let service = SignedService(identity: credentials.identity, keyring: credentials.keyring) { sender, message in
             await coordinator.handle(sender: sender, message: message)
         }
         let listenAddress = c.listen
         let node = NodeService(logger: logger, listen: { try await transport.listen(on: listenAddress, handler: service.requestHandler) },
                                periodic: { await coordinator.reconcile() }, interval: .milliseconds(c.reconcileIntervalMs),
-                               onStop: { transport.shutdown() })
+                               onStop: { Task { await primary.stop() }; transport.shutdown() })
         var services: [any Service] = [node]
         if let ops = c.ops {
             let endpoint = OpsEndpoint(

@@ -179,9 +179,15 @@ import TanbaWire
         #expect(second == third)
         #expect(try cluster.coordinator.store.personCount == Self.persons + 1)
         #expect(cluster.coordinator.metrics.requests("enroll") == Self.persons + 1)
-        // A fresh ID for the same person: "already enrolled", still one person.
+        // A fresh ID with the same record (a station that lost its request ID): acknowledged
+        // as the enrollment already stored, still one person.
         guard case .enrollAnswer(let again) = try await cluster.ask(request) else { Issue.record("answer"); return }
-        #expect(again.outcome == .alreadyEnrolled)
+        #expect(again.outcome == .enrolled)
+        #expect(try cluster.coordinator.store.personCount == Self.persons + 1)
+        // Other fingers under the same IIN: "already enrolled" (re-enrollment is UPDATE).
+        guard case .enrollAnswer(let other) = try await cluster.ask(.enroll(EnrollRequest(iin: People.iin(700), record: People.record(700, impression: 1))))
+        else { Issue.record("answer"); return }
+        #expect(other.outcome == .alreadyEnrolled)
         // The same ID for different content is refused.
         await #expect(throws: SignedCaller.CallError.self) {
             try await cluster.ask(.enroll(EnrollRequest(iin: People.iin(701), record: People.record(701, impression: 0))), requestID: id)

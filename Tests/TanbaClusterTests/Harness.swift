@@ -5,6 +5,7 @@ import Synchronization
 import TanbaCluster
 import TanbaCore
 import TanbaMatch
+import TanbaReplication
 import TanbaStore
 import TanbaSynth
 import TanbaWire
@@ -53,6 +54,11 @@ final class Cluster: @unchecked Sendable {
     let directory: URL
     var coordinatorListener: any TransportListener
     let master = MasterKey.generate(id: "test")
+    /// The store's standby (nil: the coordinator's store is standalone).
+    let standby: StandbyNode?
+    var standbyListener: (any TransportListener)?
+    var standbyAddress: String?
+    static let standbyName = "store-standby"
 
     static func identity(_ name: String) -> NodeIdentity {
         let seed = Array(SHA256.hash(data: Data(name.utf8)))
@@ -76,12 +82,14 @@ final class Cluster: @unchecked Sendable {
     init(transport: any Transport, workers count: Int, shards: Int, extraNames: [String] = [],
          address: (String) -> String = { $0 }, coordinatorAddress: String = "coordinator",
          options: Coordinator.Options = .init(), register: (String, String) -> Void = { _, _ in },
-         transportFor: ((String) throws -> any Transport)? = nil) async throws {
+         transportFor: ((String) throws -> any Transport)? = nil,
+         standby: Bool = false, asyncStandby: Bool = false, standbyAddress: String = "store-standby",
+         syncTimeout: Duration = .seconds(2)) async throws {
         self.transport = transport
         let transportOf = transportFor ?? { _ in transport }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let names = ["coordinator", "station-1", "admin-1"] + (1...max(count, 1)).map { "worker-\($0)" } + extraNames
+        let names = ["coordinator", "station-1", "admin-1", Self.standbyName] + (1...max(count, 1)).map { "worker-\($0)" } + extraNames
         var ids: [String: NodeIdentity] = [:]
         var keyring = Keyring()
         for n in names {
@@ -111,10 +119,31 @@ final class Cluster: @unchecked Sendable {
         let subjects = try SubjectDirectory(path: directory.appendingPathComponent("directory").path, master: master)
         var options = options
         options.admins = ["admin-1"]
+        let coordinatorCaller = SignedCaller(identity: ids["coordinator"]!, keyring: keyring, transport: try transportOf("coordinator"))
+        var primary: StorePrimary? = nil
+        if standby {
+            let node = try StandbyNode(path: directory.appendingPathComponent("standby.db").path, primaries: ["coordinator"])
+            let service = SignedService(identity: ids[Self.standbyName]!, keyring: keyring) { sender, message in
+                await node.handle(sender: sender, message)
+            }
+            let listener = try await transportOf(Self.standbyName).listen(on: standbyAddress, handler: service.requestHandler)
+            register(Self.standbyName, listener.address)
+            self.standby = node
+            self.standbyListener = listener
+            self.standbyAddress = listener.address
+            var replicationOptions = StorePrimary.Options()
+            replicationOptions.syncTimeout = syncTimeout
+            replicationOptions.copyInterval = .milliseconds(20)
+            let peer = StorePrimary.Peer(node: Self.standbyName, address: listener.address)
+            primary = StorePrimary(store: store, caller: coordinatorCaller, standby: asyncStandby ? nil : peer,
+                                   copies: asyncStandby ? [peer] : [], options: replicationOptions)
+            primary?.start()
+        } else {
+            self.standby = nil
+        }
         coordinator = Coordinator(name: "coordinator", store: store, directory: subjects,
                                   map: ShardMap(shardCount: shards, workers: entries),
-                                  caller: SignedCaller(identity: ids["coordinator"]!, keyring: keyring, transport: try transportOf("coordinator")),
-                                  options: options, logger: Self.quietLogger)
+                                  caller: coordinatorCaller, options: options, logger: Self.quietLogger, primary: primary)
         let coordinator = self.coordinator
         let service = SignedService(identity: ids["coordinator"]!, keyring: keyring) { sender, message in
             await coordinator.handle(sender: sender, message: message)
@@ -159,7 +188,14 @@ final class Cluster: @unchecked Sendable {
         return a
     }
 
+    /// The standby's files opened as a store (read-only use, for checks).
+    func openStandby() throws -> Store {
+        try Store(path: directory.appendingPathComponent("standby.db").path, master: master, replication: false)
+    }
+
     func shutdown() async {
+        await coordinator.primary.stop()
+        if let l = standbyListener { await l.close() }
         await coordinatorListener.close()
         for l in workerListeners.values { await l.close() }
         try? FileManager.default.removeItem(at: directory)

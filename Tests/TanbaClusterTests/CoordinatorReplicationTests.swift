@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+import TanbaCluster
+import TanbaCore
+import TanbaReplication
+import TanbaStore
+import TanbaWire
+import Testing
+
+/// The coordinator writes through the embedded StorePrimary: with a synchronous standby a
+/// write is answered only once the standby holds it; without the standby nothing is
+/// acknowledged, and the retry is acknowledged (once) when it is back.
+@Suite(.serialized) struct CoordinatorReplicationTests {
+    @Test func enrollUpdateAndDeleteAreOnTheStandbyWhenAnswered() async throws {
+        let cluster = try await Cluster(transport: EmbeddedTransport(), workers: 2, shards: 4, standby: true)
+        defer { Task { await cluster.shutdown() } }
+        #expect(cluster.coordinator.replicationStatus.mode == .synchronous)
+        for p in 0..<3 {
+            let a = try await cluster.enroll(p)
+            #expect(a.outcome == .enrolled)
+        }
+        // Answered, hence on the standby: no wait, no polling.
+        let standby = try cluster.openStandby()
+        #expect(try standby.personCount == 3)
+        #expect(try standby.currentEnrollment(iin: People.iin(1))?.record == People.enrollment(1))
+
+        guard case .updateAnswer = try await cluster.ask(.update(UpdateRequest(iin: People.iin(1), record: People.record(1, impression: 2),
+                                                                                  reason: "scarred"))) else {
+            throw TestFailure("not an update answer")
+        }
+        #expect(try standby.currentEnrollment(iin: People.iin(1))?.record == People.record(1, impression: 2))
+        guard case .deleteAnswer(let deleted, _) = try await cluster.ask(.delete(DeleteRequest(iin: People.iin(2), reason: "BIO 11"))) else {
+            throw TestFailure("not a delete answer")
+        }
+        #expect(deleted)
+        #expect(try standby.person(iin: People.iin(2)) == nil)
+        #expect(cluster.coordinator.replicationStatus.writable)
+        #expect(cluster.coordinator.status().replication.states[Cluster.standbyName]?.hasPrefix("in step") == true)
+    }
+
+    @Test func deadStandbyRefusesToAcknowledgeAndTheRetryEnrollsOnce() async throws {
+        let transport = EmbeddedTransport()
+        let cluster = try await Cluster(transport: transport, workers: 2, shards: 4, standby: true)
+        defer { Task { await cluster.shutdown() } }
+        _ = try await cluster.enroll(0)
+        #expect(cluster.coordinator.isReady)
+
+        transport.setFault(.dead, for: cluster.standbyAddress!)
+        let id = RequestID.random()
+        let request = WireMessage.enroll(EnrollRequest(iin: People.iin(1), record: People.enrollment(1)))
+        do {
+            _ = try await cluster.ask(request, requestID: id)
+            Issue.record("an enrollment the standby does not hold was acknowledged")
+        } catch SignedCaller.CallError.remote(let code, let message) {
+            #expect(code == .unavailable)
+            #expect(message.contains("NOT acknowledged") && message.contains(Cluster.standbyName))
+        }
+        // Visible: /readyz (isReady) and /cluster (status document).
+        #expect(!cluster.coordinator.isReady)
+        let status = cluster.coordinator.status()
+        #expect(!status.ready && !status.replication.writable)
+        #expect(status.replication.lastFailure?.contains("unreachable") == true)
+        // Deletion and re-enrollment are refused the same way.
+        await #expect(throws: SignedCaller.CallError.self) {
+            _ = try await cluster.ask(.delete(DeleteRequest(iin: People.iin(0), reason: "BIO 11")))
+        }
+
+        // The standby is back: the station's retry (same request ID) is acknowledged, the
+        // person is enrolled once, and the standby holds everything the primary committed.
+        transport.setFault(nil, for: cluster.standbyAddress!)
+        guard case .enrollAnswer(let answer) = try await cluster.ask(request, requestID: id) else { throw TestFailure("not an enroll answer") }
+        #expect(answer.outcome == .enrolled)
+        #expect(try cluster.coordinator.store.personCount == 1, "person 0 was deleted, person 1 enrolled once")
+        #expect(try cluster.openStandby().personCount == 1)
+        #expect(try cluster.openStandby().person(iin: People.iin(0)) == nil)
+        #expect(cluster.coordinator.isReady && cluster.coordinator.replicationStatus.lastFailure == nil)
+        // And it is searchable (pushed to the workers).
+        #expect(try await cluster.identify(People.probe(1)).candidates.first?.iin == People.iin(1))
+    }
+
+    @Test func asynchronousStandbyNeverHoldsWritesBack() async throws {
+        let transport = EmbeddedTransport()
+        let cluster = try await Cluster(transport: transport, workers: 1, shards: 2, standby: true, asyncStandby: true)
+        defer { Task { await cluster.shutdown() } }
+        #expect(cluster.coordinator.replicationStatus.mode == .asynchronous)
+        transport.setFault(.dead, for: cluster.standbyAddress!)
+        #expect(try await cluster.enroll(0).outcome == .enrolled)
+        #expect(cluster.coordinator.isReady)
+        transport.setFault(nil, for: cluster.standbyAddress!)
+        // Fed in the background (every 20 ms here).
+        var held = 0
+        for _ in 0..<200 where held == 0 {
+            held = try cluster.openStandby().personCount
+            if held == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(held == 1)
+    }
+}
