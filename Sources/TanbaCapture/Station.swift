@@ -110,7 +110,8 @@ public struct EnrollmentDesk: Sendable {
                                    subjectName: subject.name, subjectIIN: subject.iin, date: rules.today, term: term,
                                    thirdPartyTransfer: thirdPartyTransfer, crossBorderTransfer: crossBorderTransfer,
                                    publication: publication, formReference: formReference, purpose: purpose,
-                                   guardian: subject.guardian)
+                                   guardian: subject.guardian, citizenship: subject.citizenship,
+                                   declaredIncapable: subject.declaredIncapable)
         return try SignedConsent(record, signedBy: identity)
     }
 

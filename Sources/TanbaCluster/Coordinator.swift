@@ -45,11 +45,11 @@ public final class Coordinator: Sendable {
         public var suspectFor: Duration = .seconds(5)
         /// Senders allowed to send admin requests (`tanba cluster …`).
         public var admins: Set<String> = []
-        /// Consent placeholders stored with enrollments that arrive over the wire (the wire
-        /// ENROLL carries no consent form yet; see docs/cluster.md).
-        public var operatorName = "Government for Citizens"
-        public var operatorBIN = "000000000000"
+        /// This coordinator's branch, recorded with deletion requests arriving over the wire
+        /// (enrollments record the branch named in their consent).
         public var branch = "unknown"
+        /// Today in Astana (injected so tests can pin consent terms and ages).
+        public var today: @Sendable () -> IIN.BirthDate = { EnrollmentRules(now: Date()).today }
         public init() {}
     }
 
@@ -158,6 +158,7 @@ public final class Coordinator: Sendable {
             case .verify(let r): return try await verify(r, actor: actor)
             case .update(let r): return try await update(r, sender: sender, actor: actor)
             case .delete(let r): return try await delete(r, sender: sender, actor: actor)
+            case .consent(let r): return try await recordConsent(r, sender: sender, actor: actor)
             case .ping(let nonce): return .pong(nonce: nonce, uptimeMilliseconds: uptime)
             case .pendingJobs: return .pendingJobsAnswer(count: UInt32(max(0, pendingJobs - 1)))
             case .referenceCount:
@@ -196,7 +197,7 @@ public final class Coordinator: Sendable {
     }
 
     /// Appends an audit entry (an SQLite commit) off the cooperative pool.
-    private func audit(_ actor: Actor, operation: String, subject: IIN? = nil, result: String) async throws -> Int64 {
+    func audit(_ actor: Actor, operation: String, subject: IIN? = nil, result: String) async throws -> Int64 {
         try await Offload.run { try self.store.record(actor, operation: operation, subject: subject, result: result) }
     }
 
@@ -222,6 +223,8 @@ public final class Coordinator: Sendable {
             let pushed = await push(iin: r.iin, record: r.record)
             return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
         }
+        let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: [], sender: sender, actor: actor,
+                                          operation: "enroll", today: options.today())
         let dedupThreshold = options.duplicateThreshold ?? threshold(forFPIR: options.defaultFPIR)
         let (candidates, coverage) = await scatterSearch(r.record, limit: 10)
         guard !coverage.isPartial else {
@@ -238,11 +241,9 @@ public final class Coordinator: Sendable {
             logger.info("enrollment held for adjudication", metadata: ["duplicates": "\(duplicates.count)"])
             return .enrollAnswer(EnrollAnswer(outcome: .heldForAdjudication, possibleDuplicates: duplicates, coverage: coverage))
         }
-        let enrollment = Enrollment(record: r.record, capture: CaptureInfo(branch: options.branch, station: sender,
-                                                                           operatorLogin: sender, device: "unknown"))
-        let consent = consent(sender)
+        let enrollment = Enrollment(record: r.record, missing: basis.missing, capture: basis.capture)
         try await Offload.run {
-            try self.store.enroll(PersonIdentity(fullName: "", iin: r.iin), iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
+            try self.store.enroll(basis.identity, iin: r.iin, enrollment: enrollment, consent: basis.consent, by: actor)
             try self.directory.insert(r.iin, fingers: r.record.views.count)
         }
         // Workers get the record even if the standby then fails: they mirror what the
@@ -250,11 +251,6 @@ public final class Coordinator: Sendable {
         let pushed = await push(iin: r.iin, record: r.record)
         try await acknowledgeWrite("enrollment")
         return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
-    }
-
-    private func consent(_ sender: String) -> Consent {
-        Consent(operatorName: options.operatorName, operatorBIN: options.operatorBIN, term: "as signed at the station",
-                signatureReference: "station:\(sender)", acceptedBy: sender)
     }
 
     // MARK: IDENTIFY / VERIFY
@@ -376,14 +372,24 @@ public final class Coordinator: Sendable {
     // MARK: UPDATE / DELETE
 
     func update(_ r: UpdateRequest, sender: String, actor: Actor) async throws -> WireMessage {
-        let enrollment = Enrollment(record: r.record, capture: CaptureInfo(branch: options.branch, station: sender,
-                                                                           operatorLogin: sender, device: "unknown"))
-        let consent = consent(sender)
-        try await Offload.run {
-            // A retry of an update already committed (same record current) changes nothing.
-            if try self.store.currentEnrollment(iin: r.iin)?.record != r.record {
-                try self.store.reenroll(iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
+        guard let current = try await Offload.run({ try self.store.currentEnrollment(iin: r.iin) }) else {
+            throw StoreError.notEnrolled
+        }
+        // A retry of an update already committed (same record current) changes nothing.
+        let isRetry = current.record == r.record
+        if !isRetry {
+            let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: [], sender: sender, actor: actor,
+                                              operation: "reenroll", today: options.today())
+            // Re-enrollment needs fresh written consent, not the first enrollment's [BIO 8].
+            if try await Offload.run({ try self.store.consents(iin: r.iin) }).contains(where: { $0.signed?.id == basis.documentID }) {
+                _ = try await audit(actor, operation: "reenroll", subject: r.iin, result: "refused: consent reused")
+                throw CoordinatorError(code: .consentRequired, description: RuleViolation.reenrollmentConsentReused.description
+                                       + "; nothing was stored")
             }
+            let enrollment = Enrollment(record: r.record, missing: basis.missing, capture: basis.capture)
+            try await Offload.run { try self.store.reenroll(iin: r.iin, enrollment: enrollment, consent: basis.consent, by: actor) }
+        }
+        try await Offload.run {
             try self.directory.insert(r.iin, fingers: r.record.views.count)
         }
         let pushed = await push(iin: r.iin, record: r.record)

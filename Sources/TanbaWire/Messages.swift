@@ -82,6 +82,13 @@ public struct WireErrorCode: RawRepresentable, Hashable, Sendable {
     public static let timedOut = WireErrorCode(rawValue: 11)
     public static let requestIDReused = WireErrorCode(rawValue: 12)
     public static let `internal` = WireErrorCode(rawValue: 13)
+    /// ENROLL/UPDATE refused: no valid consent on record for the IIN (none received,
+    /// revoked, or its term ended) [BIO 3], [PD 8].
+    public static let consentRequired = WireErrorCode(rawValue: 14)
+    /// ENROLL/UPDATE refused by the enrollment rules (age, guardian, fingers) [BIO 4–10].
+    public static let ruleViolation = WireErrorCode(rawValue: 15)
+    /// CONSENT refused: the document's signature does not verify with the sender's key.
+    public static let badConsentSignature = WireErrorCode(rawValue: 16)
 }
 
 public struct EnrollRequest: Equatable, Sendable {

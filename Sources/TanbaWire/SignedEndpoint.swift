@@ -7,24 +7,56 @@ import Crypto
 /// Anything wrong with a request becomes a signed ERROR answer saying what was wrong, and
 /// the node keeps serving: garbage, truncation, unknown version or type, unknown signer,
 /// bad signature, stale timestamp, request ID reused for different content.
+/// Who sent a request and which one it is: what a handler needs to keep the request's
+/// answer durably (the coordinator's answered-requests table).
+public struct RequestContext: Sendable, Equatable {
+    public var sender: String
+    public var requestID: RequestID
+    /// SHA-256 of the message type byte and the payload: the same ID with other content is
+    /// another request.
+    public var fingerprint: [UInt8]
+    public init(sender: String, requestID: RequestID, fingerprint: [UInt8]) {
+        self.sender = sender
+        self.requestID = requestID
+        self.fingerprint = fingerprint
+    }
+}
+
 public struct SignedService: Sendable {
     public typealias Handler = @Sendable (_ sender: String, _ request: WireMessage) async -> WireMessage
+    public typealias ContextHandler = @Sendable (_ context: RequestContext, _ request: WireMessage) async -> WireMessage
 
     public let identity: NodeIdentity
     public let keyring: Keyring
     public let deduplicator: RequestDeduplicator<WireMessage>
-    private let handler: Handler
+    private let handler: ContextHandler
     private let clock: @Sendable () -> Int64
 
     public init(identity: NodeIdentity, keyring: Keyring,
                 deduplicator: RequestDeduplicator<WireMessage> = SignedService.defaultDeduplicator(),
                 clock: @escaping @Sendable () -> Int64 = WireClock.nowMilliseconds,
                 handler: @escaping Handler) {
+        self.init(identity: identity, keyring: keyring, deduplicator: deduplicator, clock: clock,
+                  contextHandler: { context, request in await handler(context.sender, request) })
+    }
+
+    private init(identity: NodeIdentity, keyring: Keyring, deduplicator: RequestDeduplicator<WireMessage>,
+                 clock: @escaping @Sendable () -> Int64, contextHandler: @escaping ContextHandler) {
         self.identity = identity
         self.keyring = keyring
         self.deduplicator = deduplicator
         self.clock = clock
-        self.handler = handler
+        self.handler = contextHandler
+    }
+
+    /// For handlers that need the request ID (to keep answers beyond this cache's lifetime).
+    /// A factory rather than an init: two inits differing only in the closure's parameters
+    /// make every trailing closure ambiguous.
+    public static func withContext(identity: NodeIdentity, keyring: Keyring,
+                                   deduplicator: RequestDeduplicator<WireMessage> = SignedService.defaultDeduplicator(),
+                                   clock: @escaping @Sendable () -> Int64 = WireClock.nowMilliseconds,
+                                   handler: @escaping ContextHandler) -> SignedService {
+        SignedService(identity: identity, keyring: keyring, deduplicator: deduplicator, clock: clock, contextHandler: handler)
     }
 
     /// 100,000 answers or 256 MiB of encoded answers, whichever is reached first, for
@@ -63,9 +95,9 @@ public struct SignedService: Sendable {
         let key = RequestDeduplicator<WireMessage>.Key(sender: envelope.sender, requestID: envelope.requestID)
         let fingerprint = Array(SHA256.hash(data: [envelope.type.rawValue] + envelope.payload))
         let handler = self.handler
-        let sender = envelope.sender
+        let context = RequestContext(sender: envelope.sender, requestID: envelope.requestID, fingerprint: fingerprint)
         let answer: WireMessage
-        switch await deduplicator.run(key, fingerprint: fingerprint, now: now, { await handler(sender, request) }) {
+        switch await deduplicator.run(key, fingerprint: fingerprint, now: now, { await handler(context, request) }) {
         case .fresh(let a), .repeated(let a): answer = a
         case .conflict:
             answer = .error(code: .requestIDReused, message: "request ID \(envelope.requestID) was already used for another request")

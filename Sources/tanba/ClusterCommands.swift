@@ -220,14 +220,52 @@ struct ClientOptions: ParsableArguments {
     }
 
     func call(_ message: WireMessage) async throws -> WireMessage {
+        try await call([message]).last!
+    }
+
+    /// Sends the messages in order over one connection; stops at the first error.
+    func call(_ messages: [WireMessage]) async throws -> [WireMessage] {
         let (caller, c, transport) = try caller()
         defer { transport.shutdown() }
-        do {
-            return try await caller.call(message, to: c.coordinatorName, at: c.coordinator, deadline: .milliseconds(c.deadlineMs))
-        } catch {
-            throw CommandError("\(message.type.metricName): \(error)")
+        var answers: [WireMessage] = []
+        for message in messages {
+            do {
+                answers.append(try await caller.call(message, to: c.coordinatorName, at: c.coordinator, deadline: .milliseconds(c.deadlineMs)))
+            } catch {
+                throw CommandError("\(message.type.metricName): \(error)")
+            }
         }
+        return answers
     }
+
+    /// A consent form for `iin` dated today, signed with this client's envelope key — what
+    /// a capture station sends (CONSENT 0x0A) ahead of ENROLL and UPDATE [BIO 3].
+    func consent(iin: IIN, consent: ConsentOptions) throws -> WireMessage {
+        let (caller, c, transport) = try caller()
+        transport.shutdown()
+        return try Self.consent(iin: iin, signedBy: caller.identity, name: consent.subjectName, branch: consent.branch,
+                                term: consent.term, formReference: consent.formReference, operatorEmployee: c.name)
+    }
+
+    static func consent(iin: IIN, signedBy identity: NodeIdentity, name: String? = nil, branch: String = "cli",
+                        term: String = "until revoked", formReference: String? = nil, operatorEmployee: String? = nil) throws -> WireMessage {
+        let record = ConsentRecord(operatorEmployee: operatorEmployee ?? identity.name, branch: branch, station: identity.name,
+                                   subjectName: name ?? "Synthetic person \(iin)", subjectIIN: iin,
+                                   date: EnrollmentRules(now: Date()).today, term: term,
+                                   formReference: formReference ?? "cli-\(UUID().uuidString.prefix(8))")
+        let document = record.canonicalJSON()
+        return .consent(ConsentRequest(iin: iin, action: .granted, document: document,
+                                       signature: Array(try identity.signingKey.signature(for: document))))
+    }
+}
+
+/// The written consent `tanba client enroll|update` sends first (unless --no-consent).
+struct ConsentOptions: ParsableArguments {
+    @Option(help: "The person's full name as on the consent form (default: \"Synthetic person IIN\").") var subjectName: String?
+    @Option(help: "Reference of the signed consent form (default: a generated one).") var formReference: String?
+    @Option(help: "Term of the consent (until revoked, N years, N months, until YYYY-MM-DD).") var term: String = "until revoked"
+    @Option(help: "Branch named on the consent form.") var branch: String = "cli"
+    @Flag(help: "Do not send a consent first (the coordinator then needs one on record already).") var noConsent = false
 }
 
 /// Fingers given on the command line: template or image files, or a synthetic person.
@@ -342,9 +380,12 @@ struct ClientEnroll: AsyncParsableCommand {
     @Option(help: "The person's IIN (12 digits; default with --synthetic-person: that person's synthetic IIN).") var iin: String?
     @Option(help: "Use synthetic person N's IIN (e.g. to present one person's fingers under another's IIN).") var iinOfPerson: Int?
     @OptionGroup var input: FingerInput
+    @OptionGroup var consent: ConsentOptions
     func run() async throws {
         let iin = try IIN.resolve(iin, person: iinOfPerson ?? input.syntheticPerson)
-        print(Render.answer(try await client.call(.enroll(EnrollRequest(iin: iin, record: try input.record())))))
+        let enroll = WireMessage.enroll(EnrollRequest(iin: iin, record: try input.record()))
+        let messages = consent.noConsent ? [enroll] : [try client.consent(iin: iin, consent: consent), enroll]
+        print(Render.answer(try await client.call(messages).last!))
     }
 }
 
@@ -377,9 +418,13 @@ struct ClientUpdate: AsyncParsableCommand {
     @Option(help: "The person's IIN (default with --synthetic-person: that person's).") var iin: String?
     @Option(help: "Reason (recorded).") var reason: String = "re-enrollment"
     @OptionGroup var input: FingerInput
+    @OptionGroup var consent: ConsentOptions
     func run() async throws {
         let iin = try IIN.resolve(iin, person: input.syntheticPerson)
-        print(Render.answer(try await client.call(.update(UpdateRequest(iin: iin, record: try input.record(), reason: reason)))))
+        // Re-enrollment needs fresh written consent [BIO 8]: a new form is sent first.
+        let update = WireMessage.update(UpdateRequest(iin: iin, record: try input.record(), reason: reason))
+        let messages = consent.noConsent ? [update] : [try client.consent(iin: iin, consent: consent), update]
+        print(Render.answer(try await client.call(messages).last!))
     }
 }
 

@@ -59,6 +59,9 @@ struct LoadtestBurst: AsyncParsableCommand {
                 let request = WireMessage.enroll(EnrollRequest(iin: Synthetic.iin(person: p),
                                                                record: Synthetic.record(person: p, impression: 0, fingers: fingers)))
                 do {
+                    // Written consent first, as a station sends it [BIO 3]: no ENROLL without it.
+                    _ = try await caller.call(try ClientOptions.consent(iin: Synthetic.iin(person: p), signedBy: caller.identity, branch: "loadtest"),
+                                              to: c.coordinatorName, at: c.coordinator, deadline: deadline)
                     guard case .enrollAnswer(let a) = try await caller.call(request, to: c.coordinatorName, at: c.coordinator, deadline: deadline) else {
                         failed.add(1, ordering: .relaxed); return
                     }

@@ -99,13 +99,15 @@ import TanbaWire
                                         syncTimeout: .seconds(2))
         defer { for t in transports.withLock({ Array($0.values) }) { t.shutdown() } }
         for p in 0..<3 {
+            try await cluster.consent(p)
             #expect(try await cluster.enroll(p).outcome == .enrolled)
         }
         #expect(try cluster.openStandby().personCount == 3)
         // The standby process goes away: the next enrollment is not acknowledged.
+        try await cluster.consent(3)
         await cluster.standbyListener?.close()
         do {
-            _ = try await cluster.enroll(3)
+            _ = try await cluster.enroll(3, consent: false)
             Issue.record("acknowledged without the standby")
         } catch SignedCaller.CallError.remote(let code, _) {
             #expect(code == .unavailable)

@@ -87,6 +87,7 @@ import TanbaWire
         }
 
         // UPDATE: person 2 re-enrolls with other fingers; the old record stops matching.
+        try await cluster.consent(2)   // re-enrollment needs fresh consent [BIO 8]
         guard case .updateAnswer(let archived, let coverage) = try await cluster.ask(.update(UpdateRequest(
             iin: People.iin(2), record: People.record(2, impression: 0, seedOffset: 7_000_000), reason: "scars"))) else {
             Issue.record("not an update answer"); return
@@ -168,6 +169,7 @@ import TanbaWire
         let (cluster, transport) = try await makeCluster()
         defer { Task { await cluster.shutdown() } }
         let id = RequestID.random()
+        try await cluster.consent(700)
         let request = WireMessage.enroll(EnrollRequest(iin: People.iin(700), record: People.record(700, impression: 0)))
         // The first answer is lost on the way back: the station retries with the same ID.
         transport.injectOnce(.dropAnswer, for: "coordinator")
@@ -198,6 +200,7 @@ import TanbaWire
         let (cluster, _) = try await makeCluster()
         defer { Task { await cluster.shutdown() } }
         // Person 4's fingers presented under a new IIN.
+        try await cluster.consent(800)
         let answer = try await cluster.ask(.enroll(EnrollRequest(iin: People.iin(800), record: People.record(4, impression: 2))))
         guard case .enrollAnswer(let held) = answer else { Issue.record("answer"); return }
         #expect(held.outcome == .heldForAdjudication)

@@ -15,6 +15,7 @@ import Testing
         let cluster = try await Cluster(transport: EmbeddedTransport(), workers: 2, shards: 4, standby: true)
         defer { Task { await cluster.shutdown() } }
         #expect(cluster.coordinator.replicationStatus.mode == .synchronous)
+        for p in 0..<3 { try await cluster.consent(p) }
         for p in 0..<3 {
             let a = try await cluster.enroll(p)
             #expect(a.outcome == .enrolled)
@@ -24,6 +25,7 @@ import Testing
         #expect(try standby.personCount == 3)
         #expect(try standby.currentEnrollment(iin: People.iin(1))?.record == People.enrollment(1))
 
+        try await cluster.consent(1)   // re-enrollment: fresh consent [BIO 8]
         guard case .updateAnswer = try await cluster.ask(.update(UpdateRequest(iin: People.iin(1), record: People.record(1, impression: 2),
                                                                                   reason: "scarred"))) else {
             throw TestFailure("not an update answer")
@@ -42,6 +44,8 @@ import Testing
         let transport = EmbeddedTransport()
         let cluster = try await Cluster(transport: transport, workers: 2, shards: 4, standby: true)
         defer { Task { await cluster.shutdown() } }
+        try await cluster.consent(0)
+        try await cluster.consent(1)
         _ = try await cluster.enroll(0)
         #expect(cluster.coordinator.isReady)
 
@@ -84,6 +88,7 @@ import Testing
         defer { Task { await cluster.shutdown() } }
         #expect(cluster.coordinator.replicationStatus.mode == .asynchronous)
         transport.setFault(.dead, for: cluster.standbyAddress!)
+        try await cluster.consent(0)
         #expect(try await cluster.enroll(0).outcome == .enrolled)
         #expect(cluster.coordinator.isReady)
         transport.setFault(nil, for: cluster.standbyAddress!)

@@ -174,7 +174,29 @@ final class Cluster: @unchecked Sendable {
         try await station.call(message, to: "coordinator", at: coordinatorAddress, deadline: .seconds(30), requestID: requestID)
     }
 
-    func enroll(_ p: Int) async throws -> EnrollAnswer {
+    /// A consent form for `iin` signed by `signer`'s envelope key (what a station sends
+    /// ahead of ENROLL and UPDATE).
+    func consentMessage(_ iin: IIN, name: String = "Test Person", date: IIN.BirthDate = EnrollmentRules(now: Date()).today,
+                        term: String = "until revoked", purpose: EnrollmentPurpose = .publicServices,
+                        citizenship: Subject.Citizenship? = nil, declaredIncapable: Bool? = nil, guardian: Guardian? = nil,
+                        signer: String = "station-1") -> WireMessage {
+        let record = ConsentRecord(operatorEmployee: "op-1", branch: "astana-01", station: signer, subjectName: "\(name) \(iin)",
+                                   subjectIIN: iin, date: date, term: term, formReference: "form-\(UUID().uuidString.prefix(6))",
+                                   purpose: purpose, guardian: guardian, citizenship: citizenship, declaredIncapable: declaredIncapable)
+        let document = record.canonicalJSON()
+        return .consent(ConsentRequest(iin: iin, action: .granted, document: document,
+                                       signature: Array(try! identities[signer]!.signingKey.signature(for: document))))
+    }
+
+    /// Sends person `p`'s consent (a new form each time).
+    @discardableResult
+    func consent(_ p: Int) async throws -> Bool {
+        guard case .consentAnswer(let recorded) = try await ask(consentMessage(People.iin(p))) else { throw TestFailure("not a consent answer") }
+        return recorded
+    }
+
+    func enroll(_ p: Int, consent: Bool = true) async throws -> EnrollAnswer {
+        if consent { try await self.consent(p) }
         guard case .enrollAnswer(let a) = try await ask(.enroll(EnrollRequest(iin: People.iin(p), record: People.enrollment(p)))) else {
             throw TestFailure("not an enroll answer")
         }
