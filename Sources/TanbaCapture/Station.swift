@@ -138,12 +138,12 @@ public struct EnrollmentDesk: Sendable {
             .joined(separator: "; ")
         switch c.kind {
         case .new:
-            main = .enroll(EnrollRequest(iin: c.subject.iin, record: record))
+            main = .enroll(EnrollRequest(iin: c.subject.iin, record: record, exceptions: exceptions))
             label = "ENROLL \(c.subject.iin) (\(record.views.count) fingers)"
         case .reenrollment(let reason):
             let text = "re-enrollment, irreversible damage: \(reason)" + (exceptionText.isEmpty ? "" : "; exceptions: \(exceptionText)")
                 + "; consent \(consent.record.id)"
-            main = .update(UpdateRequest(iin: c.subject.iin, record: record, reason: text))
+            main = .update(UpdateRequest(iin: c.subject.iin, record: record, reason: text, exceptions: exceptions))
             label = "UPDATE \(c.subject.iin) (\(record.views.count) fingers)"
         }
         let entries = [

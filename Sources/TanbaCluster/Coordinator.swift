@@ -223,7 +223,7 @@ public final class Coordinator: Sendable {
             let pushed = await push(iin: r.iin, record: r.record)
             return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
         }
-        let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: [], sender: sender, actor: actor,
+        let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: r.exceptions, sender: sender, actor: actor,
                                           operation: "enroll", today: options.today())
         let dedupThreshold = options.duplicateThreshold ?? threshold(forFPIR: options.defaultFPIR)
         let (candidates, coverage) = await scatterSearch(r.record, limit: 10)
@@ -378,7 +378,7 @@ public final class Coordinator: Sendable {
         // A retry of an update already committed (same record current) changes nothing.
         let isRetry = current.record == r.record
         if !isRetry {
-            let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: [], sender: sender, actor: actor,
+            let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: r.exceptions, sender: sender, actor: actor,
                                               operation: "reenroll", today: options.today())
             // Re-enrollment needs fresh written consent, not the first enrollment's [BIO 8].
             if try await Offload.run({ try self.store.consents(iin: r.iin) }).contains(where: { $0.signed?.id == basis.documentID }) {

@@ -97,6 +97,7 @@ extension Coordinator {
         do {
             let rules = EnrollmentRules(today: form.calendarDate ?? today)
             try rules.checkPerson(try form.subject(), purpose: EnrollmentPurpose(rawValue: form.purpose) ?? .publicServices)
+            try rules.checkFingers(captured: record.views.map(\.position), exceptions: exceptions)
         } catch {
             try await refuse(.ruleViolation, error.description)
         }

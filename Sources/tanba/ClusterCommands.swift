@@ -276,6 +276,35 @@ struct FingerInput: ParsableArguments {
     @Option(help: "Use synthetic person N's fingers instead of files (tanba synth's template generator).") var syntheticPerson: Int?
     @Option(help: "Impression of the synthetic person (0 is the one `loadtest` enrolls).") var impression: Int = 0
     @Option(help: "Number of synthetic fingers (1-10).") var fingers: Int = 10
+    @Option(name: .customLong("exception"),
+            help: "A finger not captured: POS=KIND:REASON, KIND one of missing, bandaged, wound, deformed, no-pattern (repeatable) [BIO 7].")
+    var exceptionArguments: [String] = []
+    @Option(help: "Record every finger not captured as KIND:REASON (e.g. bandaged:not captured) instead of listing them.")
+    var uncaptured: String?
+
+    /// The exceptions sent with ENROLL/UPDATE: the coordinator refuses a ten-print whose
+    /// fingers are neither captured nor excepted with a reason.
+    func exceptions(for record: FingerprintRecord) throws -> [FingerException] {
+        func parse(_ text: Substring, position: FingerPosition) throws -> FingerException {
+            guard let colon = text.firstIndex(of: ":"), let kind = FingerException.Kind(rawValue: String(text[..<colon])) else {
+                throw ValidationError("exception \(text): expected KIND:REASON with KIND one of \(FingerException.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return FingerException(position: position, kind: kind, reason: String(text[text.index(after: colon)...]))
+        }
+        var list: [FingerException] = []
+        for argument in exceptionArguments {
+            guard let eq = argument.firstIndex(of: "="), let code = UInt8(argument[..<eq]), let position = FingerPosition(rawValue: code),
+                  FingerPosition.tenPrint.contains(position) else { throw ValidationError("exception \(argument): expected POS=KIND:REASON, POS 1-10") }
+            list.append(try parse(argument[argument.index(after: eq)...], position: position))
+        }
+        if let uncaptured {
+            let listed = Set(list.map(\.position)), captured = Set(record.views.map(\.position))
+            for position in FingerPosition.tenPrint where !captured.contains(position) && !listed.contains(position) {
+                list.append(try parse(Substring(uncaptured), position: position))
+            }
+        }
+        return list
+    }
 
     func record() throws -> FingerprintRecord {
         if let p = syntheticPerson {
@@ -383,7 +412,8 @@ struct ClientEnroll: AsyncParsableCommand {
     @OptionGroup var consent: ConsentOptions
     func run() async throws {
         let iin = try IIN.resolve(iin, person: iinOfPerson ?? input.syntheticPerson)
-        let enroll = WireMessage.enroll(EnrollRequest(iin: iin, record: try input.record()))
+        let record = try input.record()
+        let enroll = WireMessage.enroll(EnrollRequest(iin: iin, record: record, exceptions: try input.exceptions(for: record)))
         let messages = consent.noConsent ? [enroll] : [try client.consent(iin: iin, consent: consent), enroll]
         print(Render.answer(try await client.call(messages).last!))
     }
@@ -422,7 +452,9 @@ struct ClientUpdate: AsyncParsableCommand {
     func run() async throws {
         let iin = try IIN.resolve(iin, person: input.syntheticPerson)
         // Re-enrollment needs fresh written consent [BIO 8]: a new form is sent first.
-        let update = WireMessage.update(UpdateRequest(iin: iin, record: try input.record(), reason: reason))
+        let record = try input.record()
+        let update = WireMessage.update(UpdateRequest(iin: iin, record: record, reason: reason,
+                                                      exceptions: try input.exceptions(for: record)))
         let messages = consent.noConsent ? [update] : [try client.consent(iin: iin, consent: consent), update]
         print(Render.answer(try await client.call(messages).last!))
     }

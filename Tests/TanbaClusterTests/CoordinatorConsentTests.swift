@@ -76,7 +76,7 @@ import Testing
         }
         #expect(try cluster.coordinator.store.latestConsent(iin: iin)?.action == .revoked)
         let update = await Self.refusal {
-            _ = try await cluster.ask(.update(UpdateRequest(iin: iin, record: People.record(7, impression: 3), reason: "scars")))
+            _ = try await cluster.ask(.update(UpdateRequest(iin: iin, record: People.record(7, impression: 3), reason: "scars", exceptions: People.exceptions)))
         }
         #expect(update?.0 == .consentRequired && update?.1.contains("revoked") == true)
         #expect(try cluster.coordinator.store.currentEnrollment(iin: iin)?.record == People.enrollment(7), "nothing changed")

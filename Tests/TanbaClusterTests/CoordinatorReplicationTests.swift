@@ -27,7 +27,7 @@ import Testing
 
         try await cluster.consent(1)   // re-enrollment: fresh consent [BIO 8]
         guard case .updateAnswer = try await cluster.ask(.update(UpdateRequest(iin: People.iin(1), record: People.record(1, impression: 2),
-                                                                                  reason: "scarred"))) else {
+                                                                                  reason: "scarred", exceptions: People.exceptions))) else {
             throw TestFailure("not an update answer")
         }
         #expect(try standby.currentEnrollment(iin: People.iin(1))?.record == People.record(1, impression: 2))
@@ -51,7 +51,7 @@ import Testing
 
         transport.setFault(.dead, for: cluster.standbyAddress!)
         let id = RequestID.random()
-        let request = WireMessage.enroll(EnrollRequest(iin: People.iin(1), record: People.enrollment(1)))
+        let request = WireMessage.enroll(EnrollRequest(iin: People.iin(1), record: People.enrollment(1), exceptions: People.exceptions))
         do {
             _ = try await cluster.ask(request, requestID: id)
             Issue.record("an enrollment the standby does not hold was acknowledged")

@@ -32,6 +32,11 @@ enum People {
     static func probe(_ p: Int) -> FingerprintRecord { p < probes.count ? probes[p] : record(p, impression: 1) }
     static func enrollment(_ p: Int) -> FingerprintRecord { p < enrolled.count ? enrolled[p] : record(p, impression: 0) }
 
+    /// The six fingers test records do not capture, recorded as exceptions with a reason
+    /// (the coordinator refuses a ten-print with fingers neither captured nor excepted).
+    static let exceptions: [FingerException] = FingerPosition.tenPrint.filter { !fingers.contains($0) }
+        .map { FingerException(position: $0, kind: .bandaged, reason: "test fixture: four-finger records") }
+
     static func record(_ p: Int, impression: Int, fingers: [FingerPosition] = People.fingers, seedOffset: UInt64 = 0) -> FingerprintRecord {
         FingerprintRecord(views: fingers.map { position in
             let master = generator.master(finger: UInt64(p) * 16 + UInt64(position.rawValue) + seedOffset)
@@ -197,7 +202,7 @@ final class Cluster: @unchecked Sendable {
 
     func enroll(_ p: Int, consent: Bool = true) async throws -> EnrollAnswer {
         if consent { try await self.consent(p) }
-        guard case .enrollAnswer(let a) = try await ask(.enroll(EnrollRequest(iin: People.iin(p), record: People.enrollment(p)))) else {
+        guard case .enrollAnswer(let a) = try await ask(.enroll(EnrollRequest(iin: People.iin(p), record: People.enrollment(p), exceptions: People.exceptions))) else {
             throw TestFailure("not an enroll answer")
         }
         return a
