@@ -48,6 +48,9 @@ public final class Coordinator: Sendable {
         /// This coordinator's branch, recorded with deletion requests arriving over the wire
         /// (enrollments record the branch named in their consent).
         public var branch = "unknown"
+        /// How long answers to writes are kept in the store for retries (a station's outbox
+        /// retries for days at most); pruned hourly by `reconcile`.
+        public var answerRetentionDays = 30
         /// Today in Astana (injected so tests can pin consent terms and ages).
         public var today: @Sendable () -> IIN.BirthDate = { EnrollmentRules(now: Date()).today }
         public init() {}
@@ -70,6 +73,7 @@ public final class Coordinator: Sendable {
         var holds: [HeldEnrollment] = []
         var rotation = 0
         var rebalancing = false
+        var answersPrunedAt: ContinuousClock.Instant? = nil
     }
 
     public struct HeldEnrollment: Sendable {
@@ -88,7 +92,7 @@ public final class Coordinator: Sendable {
     public let caller: SignedCaller
     public let options: Options
     public let metrics = ClusterMetrics()
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let started = ContinuousClock.now
     private let inFlight = Atomic<Int>(0)
     let logger: Logger
@@ -132,11 +136,24 @@ public final class Coordinator: Sendable {
 
     // MARK: Requests
 
-    /// The handler for `SignedService`.
+    /// The handler for `SignedService` without request IDs: answers are not kept in the
+    /// store (only the service's in-memory cache de-duplicates). Production uses
+    /// `handle(context:message:)`.
     public func handle(sender: String, message: WireMessage) async -> WireMessage {
+        await handle(sender: sender, context: nil, message: message)
+    }
+
+    /// The handler for `SignedService.withContext`: the first answer to ENROLL, UPDATE,
+    /// DELETE and CONSENT is kept in the store with the change it answers, so a retry after
+    /// a coordinator restart gets it and is never executed twice.
+    public func handle(context: RequestContext, message: WireMessage) async -> WireMessage {
+        await handle(sender: context.sender, context: context, message: message)
+    }
+
+    private func handle(sender: String, context: RequestContext?, message: WireMessage) async -> WireMessage {
         inFlight.add(1, ordering: .relaxed)
         let start = ContinuousClock.now
-        let answer = await respond(sender: sender, message: message)
+        let answer = await respond(sender: sender, message: message, context: context)
         inFlight.subtract(1, ordering: .relaxed)
         var failed = false
         if case .error(let code, let text) = answer {
@@ -149,16 +166,25 @@ public final class Coordinator: Sendable {
         return answer
     }
 
-    func respond(sender: String, message: WireMessage) async -> WireMessage {
+    func respond(sender: String, message: WireMessage, context: RequestContext? = nil) async -> WireMessage {
         let actor = Actor(login: sender, role: "station", basis: "public-service")
         do {
+            var answering: Answering? = nil
             switch message {
-            case .enroll(let r): return try await enroll(r, sender: sender, actor: actor)
+            case .enroll, .update, .delete, .consent:
+                if let context {
+                    if let kept = try await keptAnswer(context) { return kept }
+                    answering = Answering(context: context)
+                }
+            default: break
+            }
+            switch message {
+            case .enroll(let r): return try await enroll(r, sender: sender, actor: actor, answering: answering)
             case .identify(let r): return try await identify(r, actor: actor)
             case .verify(let r): return try await verify(r, actor: actor)
-            case .update(let r): return try await update(r, sender: sender, actor: actor)
-            case .delete(let r): return try await delete(r, sender: sender, actor: actor)
-            case .consent(let r): return try await recordConsent(r, sender: sender, actor: actor)
+            case .update(let r): return try await update(r, sender: sender, actor: actor, answering: answering)
+            case .delete(let r): return try await delete(r, sender: sender, actor: actor, answering: answering)
+            case .consent(let r): return try await recordConsent(r, sender: sender, actor: actor, answering: answering)
             case .ping(let nonce): return .pong(nonce: nonce, uptimeMilliseconds: uptime)
             case .pendingJobs: return .pendingJobsAnswer(count: UInt32(max(0, pendingJobs - 1)))
             case .referenceCount:
@@ -213,7 +239,7 @@ public final class Coordinator: Sendable {
 
     // MARK: ENROLL
 
-    func enroll(_ r: EnrollRequest, sender: String, actor: Actor) async throws -> WireMessage {
+    func enroll(_ r: EnrollRequest, sender: String, actor: Actor, answering: Answering? = nil) async throws -> WireMessage {
         if let current = try await Offload.run({ try self.store.currentEnrollment(iin: r.iin) }) {
             guard current.record == r.record else { return .enrollAnswer(EnrollAnswer(outcome: .alreadyEnrolled, coverage: .none)) }
             // The same record is on record: a retry of an enrollment that was committed but
@@ -242,15 +268,20 @@ public final class Coordinator: Sendable {
             return .enrollAnswer(EnrollAnswer(outcome: .heldForAdjudication, possibleDuplicates: duplicates, coverage: coverage))
         }
         let enrollment = Enrollment(record: r.record, missing: basis.missing, capture: basis.capture)
+        // Kept with the enrollment; the coverage is amended once the workers answered.
+        let provisional = WireMessage.enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: ShardCoverage(contributed: [map.shard(of: r.iin)])))
         try await Offload.run {
-            try self.store.enroll(basis.identity, iin: r.iin, enrollment: enrollment, consent: basis.consent, by: actor)
+            try self.store.enroll(basis.identity, iin: r.iin, enrollment: enrollment, consent: basis.consent, by: actor,
+                                  answering: answering?.keep(provisional))
             try self.directory.insert(r.iin, fingers: r.record.views.count)
         }
         // Workers get the record even if the standby then fails: they mirror what the
         // primary committed, so later de-duplications see this person.
         let pushed = await push(iin: r.iin, record: r.record)
+        let answer = WireMessage.enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
+        await amendKeptAnswer(answering, provisional: provisional, final: answer)
         try await acknowledgeWrite("enrollment")
-        return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
+        return answer
     }
 
     // MARK: IDENTIFY / VERIFY
@@ -371,12 +402,13 @@ public final class Coordinator: Sendable {
 
     // MARK: UPDATE / DELETE
 
-    func update(_ r: UpdateRequest, sender: String, actor: Actor) async throws -> WireMessage {
+    func update(_ r: UpdateRequest, sender: String, actor: Actor, answering: Answering? = nil) async throws -> WireMessage {
         guard let current = try await Offload.run({ try self.store.currentEnrollment(iin: r.iin) }) else {
             throw StoreError.notEnrolled
         }
         // A retry of an update already committed (same record current) changes nothing.
         let isRetry = current.record == r.record
+        let provisional = WireMessage.updateAnswer(archivedPrevious: true, coverage: ShardCoverage(contributed: [map.shard(of: r.iin)]))
         if !isRetry {
             let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: r.exceptions, sender: sender, actor: actor,
                                               operation: "reenroll", today: options.today())
@@ -387,26 +419,38 @@ public final class Coordinator: Sendable {
                                        + "; nothing was stored")
             }
             let enrollment = Enrollment(record: r.record, missing: basis.missing, capture: basis.capture)
-            try await Offload.run { try self.store.reenroll(iin: r.iin, enrollment: enrollment, consent: basis.consent, by: actor) }
+            try await Offload.run {
+                try self.store.reenroll(iin: r.iin, enrollment: enrollment, consent: basis.consent, by: actor,
+                                        answering: answering?.keep(provisional))
+            }
         }
         try await Offload.run {
             try self.directory.insert(r.iin, fingers: r.record.views.count)
         }
         let pushed = await push(iin: r.iin, record: r.record)
+        let answer = WireMessage.updateAnswer(archivedPrevious: true, coverage: pushed)
+        if !isRetry { await amendKeptAnswer(answering, provisional: provisional, final: answer) }
         try await acknowledgeWrite("re-enrollment")
-        return .updateAnswer(archivedPrevious: true, coverage: pushed)
+        return answer
     }
 
-    func delete(_ r: DeleteRequest, sender: String, actor: Actor) async throws -> WireMessage {
+    func delete(_ r: DeleteRequest, sender: String, actor: Actor, answering: Answering? = nil) async throws -> WireMessage {
         let request = DeletionRequest(requestedBy: sender, branch: options.branch, basis: r.reason)
+        let shard = map.shard(of: r.iin)
+        // Whether someone is deleted is known only inside the store's transaction: the kept
+        // answer is the one for "deleted" when the person is enrolled now (checked under the
+        // same lock by `Store.delete`); amended below if that turned out otherwise.
+        let provisional = WireMessage.deleteAnswer(deleted: directory.contains(r.iin), coverage: ShardCoverage(contributed: [shard]))
         let deleted = try await Offload.run {
-            let deleted = try self.store.delete(iin: r.iin, request: request, by: actor)
+            let deleted = try self.store.delete(iin: r.iin, request: request, by: actor, answering: answering?.keep(provisional))
             try self.directory.remove(r.iin)
             return deleted
         }
         let pushed = await push(iin: r.iin, record: nil)
+        let answer = WireMessage.deleteAnswer(deleted: deleted, coverage: pushed)
+        await amendKeptAnswer(answering, provisional: provisional, final: answer)
         try await acknowledgeWrite("deletion")
-        return .deleteAnswer(deleted: deleted, coverage: pushed)
+        return answer
     }
 
     /// Sends an upsert (or, with nil, a removal) to every replica of the person's shard,
@@ -518,6 +562,7 @@ public final class Coordinator: Sendable {
     @discardableResult
     public func reconcile() async -> Int {
         await refreshReplication()
+        await pruneKeptAnswersIfDue()
         let (map, serving, loading) = state.withLock { ($0.map, $0.serving, $0.loading) }
         var loaded = 0
         for worker in map.workers {

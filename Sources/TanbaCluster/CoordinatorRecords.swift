@@ -17,9 +17,66 @@ extension Coordinator {
         var documentID: String
     }
 
+    /// Where a state-changing request came from, so its first answer can be kept durably.
+    struct Answering {
+        var context: RequestContext
+        func keep(_ answer: WireMessage) -> AnsweredRequest {
+            AnsweredRequest(sender: context.sender, requestID: context.requestID.bytes, fingerprint: context.fingerprint,
+                            answer: [answer.type.rawValue] + answer.encodedBody())
+        }
+    }
+
+    // MARK: Durable request IDs
+
+    /// The kept first answer to this request, if it changed the store before (possibly
+    /// before a restart). Acknowledged again first: a kept answer whose change the
+    /// synchronous standby does not hold yet is not given out.
+    func keptAnswer(_ context: RequestContext) async throws -> WireMessage? {
+        guard let kept = try await Offload.run({ try self.store.answeredRequest(sender: context.sender, requestID: context.requestID.bytes) })
+        else { return nil }
+        guard kept.fingerprint == context.fingerprint else {
+            throw CoordinatorError(code: .requestIDReused,
+                                   description: "request ID \(context.requestID) was already used by \(context.sender) for another request")
+        }
+        try await acknowledgeWrite("the change this request made")
+        guard let code = kept.answer.first, let type = MessageType(rawValue: code),
+              let answer = try? WireMessage.decode(type: type, payload: Array(kept.answer.dropFirst())) else {
+            throw CoordinatorError(code: .internal, description: "the kept answer to request \(context.requestID) does not decode")
+        }
+        metrics.increment("answer_from_store")
+        return answer
+    }
+
+    /// After the workers were updated: the kept answer gets the coverage actually reached.
+    func amendKeptAnswer(_ answering: Answering?, provisional: WireMessage, final: WireMessage) async {
+        guard let answering, provisional != final else { return }
+        do { try await Offload.run { try self.store.updateAnswer(answering.keep(final)) } } catch {
+            logger.warning("kept answer not amended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Forgets kept answers older than `Options.answerRetentionDays`, at most once an hour
+    /// (each pruning is a replicated write).
+    func pruneKeptAnswersIfDue() async {
+        let now = ContinuousClock.now
+        let due = state.withLock { s -> Bool in
+            guard s.answersPrunedAt.map({ now - $0 >= .seconds(3600) }) ?? true else { return false }
+            s.answersPrunedAt = now
+            return true
+        }
+        guard due else { return }
+        let cutoff = AstanaTime.format(Date().addingTimeInterval(-Double(options.answerRetentionDays) * 86_400))
+        do {
+            let removed = try await Offload.run { try self.store.pruneAnsweredRequests(before: cutoff) }
+            if removed > 0 { logger.info("kept answers pruned", metadata: ["removed": "\(removed)", "before": .string(cutoff)]) }
+        } catch {
+            logger.warning("kept answers not pruned", metadata: ["error": "\(error)"])
+        }
+    }
+
     // MARK: CONSENT
 
-    func recordConsent(_ r: ConsentRequest, sender: String, actor: Actor) async throws -> WireMessage {
+    func recordConsent(_ r: ConsentRequest, sender: String, actor: Actor, answering: Answering?) async throws -> WireMessage {
         guard let raw = caller.keyring.keys[sender], let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw),
               r.signature.count == 64, key.isValidSignature(r.signature, for: r.document) else {
             _ = try await audit(actor, operation: "consent", subject: r.iin, result: "refused: signature does not verify")
@@ -58,7 +115,9 @@ extension Coordinator {
             _ = try await audit(actor, operation: "consent", subject: r.iin, result: "refused: not a consent document")
             throw CoordinatorError(code: .invalidArgument, description: "consent refused: the document does not decode as a \(r.action == .granted ? "consent record" : "revocation") (\(error)); nothing was recorded")
         }
-        let recorded = try await Offload.run { try self.store.recordConsent(document, iin: r.iin, by: actor) }
+        let recorded = try await Offload.run {
+            try self.store.recordConsent(document, iin: r.iin, by: actor, answering: answering?.keep(.consentAnswer(recorded: true)))
+        }
         try await acknowledgeWrite("consent")
         if recorded { metrics.increment(r.action == .granted ? "consent_granted" : "consent_revoked") }
         return .consentAnswer(recorded: recorded)
@@ -117,3 +176,9 @@ extension Coordinator {
     }
 }
 
+extension RequestID {
+    /// The 16 bytes as on the wire (high, then low; little-endian each).
+    var bytes: [UInt8] {
+        withUnsafeBytes(of: high.littleEndian, Array.init) + withUnsafeBytes(of: low.littleEndian, Array.init)
+    }
+}

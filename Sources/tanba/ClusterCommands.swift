@@ -128,8 +128,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
                                                       "standby": "\(c.standby?.name ?? "none")"])
         // Ship what the standby lacks (writes made while it was down) before serving.
         await coordinator.refreshReplication()
-        let service = SignedService(identity: credentials.identity, keyring: credentials.keyring) { sender, message in
-            await coordinator.handle(sender: sender, message: message)
+        // With request IDs: answers to writes are kept in the store (durable de-duplication).
+        let service = SignedService.withContext(identity: credentials.identity, keyring: credentials.keyring) { context, message in
+            await coordinator.handle(context: context, message: message)
         }
         let listenAddress = c.listen
         let node = NodeService(logger: logger, listen: { try await transport.listen(on: listenAddress, handler: service.requestHandler) },

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Synchronization
 import TanbaCluster
@@ -99,5 +100,65 @@ import Testing
             if held == 0 { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(held == 1)
+    }
+}
+
+/// Answers to writes are kept in the store with the change they answer: a coordinator
+/// restarted between a station's send and its retry returns the first answer and never
+/// enrolls (or deletes, or records a consent) twice.
+@Suite(.serialized) struct DurableRequestIDTests {
+    @Test func restartedCoordinatorAnswersARetryFromTheStore() async throws {
+        let transport = EmbeddedTransport()
+        let cluster = try await Cluster(transport: transport, workers: 2, shards: 3, standby: true)
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.consent(30)
+        let iin = People.iin(30)
+        let enroll = WireMessage.enroll(EnrollRequest(iin: iin, record: People.enrollment(30), exceptions: People.exceptions))
+        let id = RequestID.random()
+        // The station sends; the coordinator enrolls; the answer is lost on the way back.
+        transport.injectOnce(.dropAnswer, for: cluster.coordinatorAddress)
+        await #expect(throws: SignedCaller.CallError.transport(.timedOut)) { try await cluster.ask(enroll, requestID: id) }
+        #expect(try cluster.coordinator.store.personCount == 1)
+        let requestsBefore = cluster.coordinator.metrics.requests("enroll")
+
+        // The coordinator process restarts: a new instance (empty in-memory caches) on the
+        // same store, directory and map, behind a new listener.
+        let directory = try SubjectDirectory(path: cluster.directory.appendingPathComponent("directory").path, master: cluster.master)
+        let restarted = Coordinator(name: "coordinator", store: cluster.coordinator.store, directory: directory, map: cluster.coordinator.map,
+                                    caller: SignedCaller(identity: cluster.identities["coordinator"]!, keyring: cluster.keyring, transport: transport),
+                                    logger: Cluster.quietLogger, primary: cluster.coordinator.primary)
+        _ = await restarted.reconcile()
+        let service = SignedService.withContext(identity: cluster.identities["coordinator"]!, keyring: cluster.keyring) { context, message in
+            await restarted.handle(context: context, message: message)
+        }
+        let listener = try await transport.listen(on: "coordinator-restarted", handler: service.requestHandler)
+        defer { Task { await listener.close() } }
+        func retry(_ message: WireMessage, _ id: RequestID) async throws -> WireMessage {
+            try await cluster.station.call(message, to: "coordinator", at: "coordinator-restarted", deadline: .seconds(30), requestID: id)
+        }
+
+        // The station's retry (same request ID): the first answer, from the store.
+        guard case .enrollAnswer(let first) = try await retry(enroll, id) else { throw TestFailure("not an enroll answer") }
+        #expect(first.outcome == .enrolled && first.coverage.contributed == [restarted.map.shard(of: iin)])
+        #expect(try restarted.store.personCount == 1, "enrolled once")
+        #expect(restarted.metrics.requests("enroll") == 1 && restarted.metrics.counter("answer_from_store") == 1)
+        #expect(cluster.coordinator.metrics.requests("enroll") == requestsBefore)
+        // The kept answer was replicated with the enrollment.
+        #expect(try cluster.openStandby().personCount == 1)
+        // The same ID with other content is refused; a later deletion's retry is answered once.
+        await #expect(throws: SignedCaller.CallError.self) {
+            _ = try await retry(.enroll(EnrollRequest(iin: People.iin(31), record: People.enrollment(31), exceptions: People.exceptions)), id)
+        }
+        let deleteID = RequestID.random()
+        let delete = WireMessage.delete(DeleteRequest(iin: iin, reason: "BIO 11"))
+        guard case .deleteAnswer(true, _) = try await retry(delete, deleteID) else { throw TestFailure("not deleted") }
+        // Another restart later: the deletion's retry still says "deleted", not "nothing to delete".
+        let again = Coordinator(name: "coordinator", store: cluster.coordinator.store, directory: directory, map: cluster.coordinator.map,
+                                caller: SignedCaller(identity: cluster.identities["coordinator"]!, keyring: cluster.keyring, transport: transport),
+                                logger: Cluster.quietLogger, primary: cluster.coordinator.primary)
+        let context = RequestContext(sender: "station-1", requestID: deleteID, fingerprint: Array(SHA256.hash(data: [delete.type.rawValue] + delete.encodedBody())))
+        guard case .deleteAnswer(true, _) = await again.handle(context: context, message: delete) else { throw TestFailure("not the first answer") }
+        #expect(try again.store.personCount == 0)
+        #expect(try again.store.deletionRecords().count == 1, "deleted once")
     }
 }

@@ -150,8 +150,8 @@ final class Cluster: @unchecked Sendable {
                                   map: ShardMap(shardCount: shards, workers: entries),
                                   caller: coordinatorCaller, options: options, logger: Self.quietLogger, primary: primary)
         let coordinator = self.coordinator
-        let service = SignedService(identity: ids["coordinator"]!, keyring: keyring) { sender, message in
-            await coordinator.handle(sender: sender, message: message)
+        let service = SignedService.withContext(identity: ids["coordinator"]!, keyring: keyring) { context, message in
+            await coordinator.handle(context: context, message: message)
         }
         coordinatorListener = try await transportOf("coordinator").listen(on: coordinatorAddress, handler: service.requestHandler)
         self.coordinatorAddress = coordinatorListener.address
