@@ -78,6 +78,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let store = try Store(path: storePath, master: master)
         let directory = try SubjectDirectory(path: c.directory.map { ConfigFile.resolve($0, relativeTo: config) } ?? storePath + ".directory",
                                              master: master)
+        // The directory file is this host's; the store is replicated. On a promoted standby's
+        // files (or after losing the file) the list is rebuilt from the store.
+        if try directory.count != store.personCount {
+            let persons = try directory.rebuild(from: store)
+            logger.notice("IIN directory rebuilt from the store", metadata: ["persons": "\(persons)"])
+        }
         // The shard map: from the map file when a previous run (or an admin) changed it.
         let mapPath = c.mapFile.map { ConfigFile.resolve($0, relativeTo: config) } ?? storePath + ".map.json"
         var map = ShardMap(shardCount: c.shards, replicas: c.replicas, workers: c.workers.map { ShardMap.Worker(name: $0.name, address: $0.address) })

@@ -83,6 +83,17 @@ import Testing
         #expect(try await cluster.identify(People.probe(1)).candidates.first?.iin == People.iin(1))
     }
 
+    @Test func aCoordinatorOnTheStandbysFilesRebuildsItsDirectoryFromTheStore() async throws {
+        let cluster = try await Cluster(transport: EmbeddedTransport(), workers: 1, shards: 2, standby: true)
+        defer { Task { await cluster.shutdown() } }
+        for p in 0..<3 { _ = try await cluster.enroll(p) }
+        _ = try await cluster.ask(.delete(DeleteRequest(iin: People.iin(1), reason: "BIO 11")))
+        // The directory file stays on the primary's host; the standby has the store only.
+        let directory = SubjectDirectory()
+        #expect(try directory.rebuild(from: cluster.openStandby()) == 2)
+        #expect(directory.all == [People.iin(0), People.iin(2)].sorted() && directory.fingers == 8)
+    }
+
     @Test func asynchronousStandbyNeverHoldsWritesBack() async throws {
         let transport = EmbeddedTransport()
         let cluster = try await Cluster(transport: transport, workers: 1, shards: 2, standby: true, asyncStandby: true)
