@@ -150,17 +150,9 @@ final class ChaosRun: @unchecked Sendable {
     func start(_ node: String, role: String, config: StoreNodeConfig, extra: [String] = []) throws -> String {
         try? FileManager.default.removeItem(atPath: config.readyFile!)
         let path = try writeConfig(node, config)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["store", role, "--config", path] + extra
+        try spawn(node, ["store", role, "--config", path] + extra)
+        let process = processes[node]!
         let log = "\(dir)/\(node).log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = FileHandle(forWritingAtPath: log)!
-        handle.seekToEndOfFile()
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        processes[node] = process
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if let text = FileManager.default.contents(atPath: config.readyFile!) {
