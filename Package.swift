@@ -15,7 +15,8 @@
 //   TanbaCapture     branch capture station: rules, signed consent, scanners, durable outbox
 //   TanbaReplication store replication over TanbaWire: standby service, StorePrimary, promotion
 //   TanbaCluster     shard map, matching workers, coordinator (scatter-gather, dedup, rebalancing)
-//   TanbaOps         ops HTTP endpoint (Hummingbird): /healthz /readyz /metrics /cluster
+//   TanbaOps         ops HTTP endpoint (Hummingbird): /healthz /readyz /metrics /cluster /subjects/{iin}/report
+//   TanbaCompliance  `tanba compliance check`: every software-enforceable rule as a scenario with a negative twin
 //   tanba            the one command-line program
 // C targets are kept tiny, one library each, SwiftNIO-style (CNIO*).
 import PackageDescription
@@ -116,10 +117,20 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The compliance check (issue 6): REQUIREMENTS.md §2–§5 as end-to-end scenarios over the
+        // station rules, the store, the access layer and an in-process cluster, each with a
+        // negative twin; and the subject report read from the store through the access gate.
+        // Top of the graph: nothing but the CLI depends on it.
+        .target(name: "TanbaCompliance", dependencies: [
+            "TanbaCore", "TanbaSQLite", "TanbaStore", "TanbaAccess", "TanbaCapture", "TanbaWire", "TanbaCluster", "TanbaSynth",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "TanbaTestSupport", path: "Sources/TanbaTestSupport"),
         .executableTarget(name: "tanba", dependencies: [
             "TanbaCore", "TanbaImaging", "TanbaMatch", "TanbaSynth", "TanbaEvaluation", "TanbaWire", "TanbaSQLite", "TanbaStore", "TanbaAccess",
-            "TanbaCapture", "TanbaReplication", "TanbaCluster", "TanbaOps",
+            "TanbaCapture", "TanbaReplication", "TanbaCluster", "TanbaOps", "TanbaCompliance",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -141,7 +152,10 @@ let package = Package(
         .testTarget(name: "TanbaReplicationTests", dependencies: [
             "TanbaTestSupport", "TanbaReplication", "TanbaStore", "TanbaWire", "TanbaSQLite", "TanbaSynth",
         ]),
-        .testTarget(name: "TanbaOpsTests", dependencies: ["TanbaOps"]),
+        .testTarget(name: "TanbaOpsTests", dependencies: ["TanbaTestSupport", "TanbaOps"]),
+        .testTarget(name: "TanbaComplianceTests", dependencies: [
+            "TanbaTestSupport", "TanbaCompliance", "TanbaOps", "TanbaAccess", "TanbaStore", "TanbaCore",
+        ]),
         .testTarget(name: "TanbaClusterTests", dependencies: [
             "TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore", "TanbaReplication",
         ]),

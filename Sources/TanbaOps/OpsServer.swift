@@ -11,6 +11,7 @@ import Logging
 /// | `GET /metrics` | Prometheus text: request counts and latency histograms, gallery size, shard map, queue depth |
 /// | `GET /cluster` | JSON status (coordinator: shard map, placement, serving replicas; worker: shards held) |
 /// | `POST /admin/{add-worker,remove-worker,drain,reconcile}?worker=NAME&address=URL` | coordinator only; `Authorization: Bearer TOKEN` |
+/// | `GET /subjects/{iin}/report?request=REF` | coordinator only; the subject report [PD 8-1] for branch staff; `Authorization: Bearer SESSION` (an access-layer session after multi-factor login) |
 public struct OpsEndpoint: Sendable {
     public var ready: @Sendable () -> Bool
     public var metrics: @Sendable () -> String
@@ -19,15 +20,20 @@ public struct OpsEndpoint: Sendable {
     public var adminToken: String?
     /// Runs an admin action; returns the HTTP status and a JSON body.
     public var admin: (@Sendable (_ action: String, _ worker: String, _ address: String) async -> (status: Int, body: String))?
+    /// Builds the subject report for a session token (authorisation, audit and the
+    /// law-enforcement exemption are the caller's: `SubjectReports.answer`); nil: 404.
+    public var subjectReport: (@Sendable (_ iin: String, _ request: String, _ session: String) async -> (status: Int, body: String))?
 
     public init(ready: @escaping @Sendable () -> Bool, metrics: @escaping @Sendable () -> String,
                 cluster: @escaping @Sendable () -> String, adminToken: String? = nil,
-                admin: (@Sendable (String, String, String) async -> (status: Int, body: String))? = nil) {
+                admin: (@Sendable (String, String, String) async -> (status: Int, body: String))? = nil,
+                subjectReport: (@Sendable (String, String, String) async -> (status: Int, body: String))? = nil) {
         self.ready = ready
         self.metrics = metrics
         self.cluster = cluster
         self.adminToken = adminToken
         self.admin = admin
+        self.subjectReport = subjectReport
     }
 
     static func text(_ status: HTTPResponse.Status, _ body: String, type: String = "text/plain; charset=utf-8") -> Response {
@@ -37,6 +43,7 @@ public struct OpsEndpoint: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         let ready = self.ready, metrics = self.metrics, cluster = self.cluster, token = adminToken, admin = self.admin
+        let subjectReport = self.subjectReport
         router.get("healthz") { _, _ in Self.text(.ok, "ok\n") }
         router.get("readyz") { _, _ in ready() ? Self.text(.ok, "ready\n") : Self.text(.serviceUnavailable, "not ready\n") }
         router.get("metrics") { _, _ in Self.text(.ok, metrics(), type: "text/plain; version=0.0.4; charset=utf-8") }
@@ -49,6 +56,17 @@ public struct OpsEndpoint: Sendable {
             let action = context.parameters.get("action") ?? ""
             let query = request.uri.queryParameters
             let (status, body) = await admin(action, query.get("worker") ?? "", query.get("address") ?? "")
+            return Self.text(HTTPResponse.Status(code: status), body + "\n", type: "application/json")
+        }
+        router.get("subjects/:iin/report") { request, context -> Response in
+            guard let subjectReport else { return Self.text(.notFound, "{\"error\": \"subject reports are not served here\"}\n", type: "application/json") }
+            // The session token of a branch operator's multi-factor login; the admin token is
+            // deliberately not accepted: operations staff have no business reading it.
+            guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.count > 7 else {
+                return Self.text(.unauthorized, "{\"error\": \"a session token is required (Authorization: Bearer …)\"}\n", type: "application/json")
+            }
+            let (status, body) = await subjectReport(context.parameters.get("iin") ?? "",
+                                                     request.uri.queryParameters.get("request") ?? "", String(header.dropFirst(7)))
             return Self.text(HTTPResponse.Status(code: status), body + "\n", type: "application/json")
         }
         return router

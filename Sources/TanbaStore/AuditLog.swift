@@ -31,6 +31,16 @@ public struct AuditEntry: Sendable, Equatable, Codable {
     }
 }
 
+public enum AuditLogError: Error, Equatable, CustomStringConvertible, Sendable {
+    case notAstanaTime(String)
+
+    public var description: String {
+        switch self {
+        case .notAstanaTime(let at): "audit entry time '\(at)' is not Astana time (ISO 8601 with +05:00) [LEX 28]"
+        }
+    }
+}
+
 /// What `AuditLog.verify` found.
 public struct AuditVerification: Sendable, Equatable, Codable {
     public enum Problem: String, Sendable, Codable {
@@ -100,6 +110,9 @@ public struct AuditLog {
     public func append(_ entry: AuditEntry) throws -> Int64 {
         var e = entry
         if e.at.isEmpty { e.at = AstanaTime.now() }
+        // [LEX 28]: the log is read by people comparing times across branches; an entry in
+        // another offset (a caller's UTC timestamp) would read as five hours off.
+        guard e.at.hasSuffix("+05:00"), AstanaTime.parse(e.at) != nil else { throw AuditLogError.notAstanaTime(e.at) }
         // The live table holds the newest entries; it is empty only right after a rotation.
         let last = try db.query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").first
             ?? db.query("SELECT seq, hash FROM audit_archive ORDER BY seq DESC LIMIT 1").first

@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import Foundation
 import TanbaAccess
+import TanbaCompliance
 import TanbaCore
 import TanbaSQLite
 import TanbaStore
@@ -224,20 +225,18 @@ struct AccessSubjectReport: ParsableCommand {
     func run() throws {
         let person: IIN
         do { person = try IIN(iin) } catch { throw CommandError("--iin: \(error)") }
-        var events = try source.load()
+        var events: [AuditEvent] = []
         var holders: [ConsentHolder] = []
         if let consents {
             holders = try JSONDecoder().decode([ConsentHolder].self, from: Data(try Output.readFile(consents)))
         }
         if let path = source.store {
             let store = try Store(path: path, master: try MasterKey.load(file: masterKeyFile))
-            let ref = store.subjectReference(person)
-            events = events.filter { $0.subjectRef == ref }
-            holders += try store.consents(iin: person).map {
-                ConsentHolder(operatorName: $0.operatorName, operatorBIN: $0.operatorBIN, term: $0.term, givenAt: $0.signedAt,
-                              thirdPartyTransfer: $0.thirdPartyTransfer, crossBorderTransfer: $0.crossBorderTransfer,
-                              publication: $0.publication)
-            }
+            let read = try SubjectReports.sources(store: store, iin: person)
+            events = read.events
+            holders += read.consents
+        } else {
+            events = try source.load()
         }
         let report = SubjectTransparency.report(iin: person, events: events, consents: holders)
         if json {
@@ -305,34 +304,14 @@ struct AccessRoles: ParsableCommand {
     }
 }
 
-struct AccessComplianceCommand: ParsableCommand {
+/// Kept as an alias of `tanba compliance check`, which absorbed the access layer's
+/// scenarios (scripts written against the old name keep working).
+struct AccessComplianceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "compliance",
-        abstract: "Run the access layer's rules of docs/compliance.md as scenarios (each with a negative twin).",
-        discussion: "Exit status 1 when a rule fails. `tanba compliance check` will add the store, cluster and station rules.")
+        commandName: "compliance", abstract: "Alias of `tanba compliance check`.")
     @Flag(help: "Print JSON: {rules: [{id, title, status, evidence}], passed, failed}.") var json = false
 
-    /// The root command is synchronous; the scenarios are async (login may verify a
-    /// fingerprint through the cluster), so they run on a task this thread waits for.
-    final class Box: @unchecked Sendable { var report: ComplianceReport? }
-
-    func run() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-compliance-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let box = Box(), done = DispatchSemaphore(value: 0)
-        Task.detached {
-            box.report = await AccessCompliance.run(directory: dir)
-            done.signal()
-        }
-        done.wait()
-        guard let report = box.report else { throw CommandError("compliance scenarios did not run") }
-        if json {
-            print(try Output.json(report))
-        } else {
-            for r in report.rules { print("\(r.status == "pass" ? "pass" : "FAIL")  \(r.id.padding(toLength: 7, withPad: " ", startingAt: 0)) \(r.title)\n        \(r.evidence)") }
-            print("\(report.passed) passed, \(report.failed) failed")
-        }
-        if report.failed > 0 { throw ExitCode(1) }
+    func run() async throws {
+        try await ComplianceCheckCommand.parse(json ? ["--json"] : []).run()
     }
 }

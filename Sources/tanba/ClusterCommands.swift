@@ -8,6 +8,8 @@ import TanbaImaging
 import TanbaMatch
 import TanbaOps
 import TanbaReplication
+import TanbaCompliance
+import TanbaAccess
 import TanbaStore
 import TanbaSynth
 import TanbaWire
@@ -144,6 +146,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
                                onStop: { Task { await primary.stop() }; transport.shutdown() })
         var services: [any Service] = [node]
         if let ops = c.ops {
+            let reports = try c.access.map { a in
+                let registry = try AccountRegistry(path: ConfigFile.resolve(a.db, relativeTo: config),
+                                                   key: AccessKeyFile.load(file: ConfigFile.resolve(a.keyFile, relativeTo: config)))
+                let pems = try a.trustedCAs.map { String(decoding: try Output.readFile(ConfigFile.resolve($0, relativeTo: config)), as: UTF8.self) }
+                return AccessControl(authenticator: Authenticator(registry: registry, trust: try TrustedAuthorities(pems: pems)))
+            }
             let endpoint = OpsEndpoint(
                 ready: { coordinator.isReady }, metrics: { coordinator.prometheusText() }, cluster: { coordinator.statusDocument() },
                 adminToken: ops.adminToken,
@@ -157,6 +165,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
                     case .cluster(.adminAnswer(let doc)): return (200, doc)
                     case .error(let code, let text): return (code == .notFound ? 404 : 409, "{\"error\": \(Output.quoted(text))}")
                     default: return (500, "{\"error\": \"unexpected answer\"}")
+                    }
+                },
+                subjectReport: reports.map { control -> @Sendable (String, String, String) async -> (status: Int, body: String) in
+                    // A few SQLite reads and one commit, asked for by people at a counter:
+                    // rare enough to run on the cooperative pool.
+                    { iin, request, session in
+                        SubjectReports.answer(store: store, control: control, session: session, iin: iin, request: request)
                     }
                 })
             services.append(try endpoint.application(listen: ops.listen, logger: Logger(label: "tanba.ops")))

@@ -15,6 +15,16 @@ struct OpsConfig: Codable {
     var adminToken: String?
 }
 
+/// The access layer the coordinator's ops endpoint checks subject-report requests with.
+struct AccessConfig: Codable {
+    /// The access database (accounts, sessions), shared with `tanba access …`.
+    var db: String
+    /// File with the access key (base64 of 32 bytes, mode 0600).
+    var keyFile: String
+    /// PEM files of the certification authorities users' certificates must come from.
+    var trustedCAs: [String]
+}
+
 struct PeerConfig: Codable {
     var name: String
     var address: String
@@ -62,6 +72,8 @@ struct CoordinatorConfig: ConfigDefaults {
     /// Entries an asynchronous copy may lag before it is dropped (must be rebuilt).
     var maxBacklog: Int64 = 1_000_000
     var ops: OpsConfig?
+    /// Enables `GET /subjects/{iin}/report` on the ops endpoint.
+    var access: AccessConfig?
     var logLevel: String = "info"
 }
 

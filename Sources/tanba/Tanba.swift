@@ -9,6 +9,6 @@ struct Tanba: AsyncParsableCommand {
         subcommands: [CoordinatorCommand.self, WorkerCommand.self, ClientCommand.self, ClusterCommand.self, LoadtestCommand.self,
                       ExtractCommand.self, MatchCommand.self, EvalCommand.self, BenchCommand.self,
                       SynthCommand.self, DemoCommand.self, PKICommand.self,
-                      StoreCommand.self, AuditCommand.self, AccessCommand.self, StationCommand.self, ChaosCommand.self])
+                      StoreCommand.self, AuditCommand.self, AccessCommand.self, ComplianceCommand.self, StationCommand.self, ChaosCommand.self])
 }
 

@@ -1,10 +1,8 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Logging
 import Synchronization
 import TanbaOps
+import TanbaTestSupport
 import Testing
 
 /// The ops endpoint over real HTTP on 127.0.0.1: health, readiness, Prometheus text,
@@ -16,11 +14,7 @@ import Testing
     }
 
     func get(_ url: String, method: String = "GET", token: String? = nil) async throws -> (Int, String) {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = method
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
+        try await HTTPProbe.request(url, method: method, token: token)
     }
 
     @Test func routesAnswerAndAdminNeedsTheToken() async throws {
@@ -41,12 +35,7 @@ import Testing
         let app = try endpoint.application(listen: "127.0.0.1:\(port)", logger: logger)
         let server = Task { try await app.runService() }
         defer { server.cancel() }
-        // Wait for the listener (real sockets: a short poll, at most ~5 s).
-        var up = false
-        for _ in 0..<100 where !up {
-            if (try? await get(base + "/healthz"))?.0 == 200 { up = true } else { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(up)
+        #expect(try await HTTPProbe.waitUntilUp(base))
         #expect(try await get(base + "/readyz").0 == 503)
         flag.ready.withLock { $0 = true }
         #expect(try await get(base + "/readyz").0 == 200)

@@ -1,0 +1,414 @@
+import Crypto
+import Foundation
+import TanbaAccess
+import TanbaCore
+import X509
+
+/// A clock the scenarios move by hand (60-day rule, one-day deadlines, certificate expiry).
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var date: Date
+    init(_ d: Date) { date = d }
+    var now: Date { lock.lock(); defer { lock.unlock() }; return date }
+    func advance(_ s: TimeInterval) { lock.lock(); date += s; lock.unlock() }
+    var clock: AccessClock { AccessClock { self.now } }
+}
+
+/// A fresh access database, a throwaway certification authority standing in for the
+/// national CA, and a manual clock: one per scenario.
+final class AccessWorld {
+    let clock: ManualClock
+    let registry: AccountRegistry
+    let auth: Authenticator
+    let control: AccessControl
+    let caKey = P256.Signing.PrivateKey()
+    let caCertificate: Certificate
+    var keys: [String: P256.Signing.PrivateKey] = [:]
+    var totps: [String: TOTP] = [:]
+    private var serial = 0
+
+    init(_ world: ComplianceWorld, proceedings: (any ProceedingsRegistry)? = nil) throws {
+        clock = ManualClock(world.now)
+        registry = try AccountRegistry(path: world.path("access.db"), key: SymmetricKey(size: .bits256), clock: clock.clock)
+        let name = try DistinguishedName { CommonName("Compliance CA") }
+        caCertificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
+            notValidBefore: clock.now - 3600, notValidAfter: clock.now + 10 * 365 * 86400, issuer: name, subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions { Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0)) },
+            issuerPrivateKey: .init(caKey))
+        auth = Authenticator(registry: registry, trust: try TrustedAuthorities(pems: [caCertificate.serializeAsPEM().pemString]))
+        control = AccessControl(authenticator: auth, policy: AccessPolicy(proceedings: proceedings))
+    }
+
+    func certificate(for login: String, key: P256.Signing.PrivateKey, validFor: TimeInterval = 365 * 86400,
+                     issuerKey: P256.Signing.PrivateKey? = nil) throws -> String {
+        try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: clock.now - 60,
+            notValidAfter: clock.now + validFor, issuer: caCertificate.subject, subject: try DistinguishedName { CommonName(login) },
+            signatureAlgorithm: .ecdsaWithSHA256, extensions: Certificate.Extensions(), issuerPrivateKey: .init(issuerKey ?? caKey)
+        ).serializeAsPEM().pemString
+    }
+
+    func applicant() -> Applicant {
+        serial += 1
+        var n = serial
+        var made = IIN.make(birthDate: .init(year: 1980, month: 1, day: 2), sex: .female, serial: n)
+        while made == nil { n += 1; made = IIN.make(birthDate: .init(year: 1980, month: 1, day: 2), sex: .female, serial: n) }
+        return Applicant(fullName: "Test User \(serial)", iin: made!, organisation: "Org \(serial)", unit: "Unit",
+                         position: "officer", contacts: "+7 700 000 00 00")
+    }
+
+    /// An approved account with a certificate and TOTP (agreement not yet signed).
+    func account(_ login: String, _ role: Role, certificateValidFor: TimeInterval = 365 * 86400) throws {
+        let id = try registry.submit(AccountApplication(login: login, role: role, action: .register, applicant: applicant(),
+                                                        reason: "compliance scenario"))
+        try registry.approve(id, by: "sp-0")
+        let key = P256.Signing.PrivateKey()
+        keys[login] = key
+        try auth.registerCertificate(login, pem: try certificate(for: login, key: key, validFor: certificateValidFor), by: "sp-0")
+        totps[login] = try registry.enrollTOTP(login, by: "sp-0")
+    }
+
+    func login(_ login: String, second: SecondFactor? = nil, signWith: P256.Signing.PrivateKey? = nil) async throws -> LoginResult {
+        let c = try auth.challenge(for: login)
+        let key = signWith ?? keys[login] ?? P256.Signing.PrivateKey()
+        let factor = second ?? totps[login].map { .totp($0.code(at: clock.now)) } ?? SecondFactor.none
+        return await auth.login(LoginAttempt(login: login, nonce: c.nonce,
+                                             signature: Array(try key.signature(for: c.signedBytes).derRepresentation),
+                                             secondFactor: factor))
+    }
+
+    func signAgreement(_ login: String, token: String, key: P256.Signing.PrivateKey? = nil) throws {
+        let text = "Tanba user agreement v1"
+        try auth.signAgreement(session: token, text: text,
+                               signature: Array(try (key ?? keys[login]!).signature(for: Authenticator.agreementBytes(text: text, login: login)).derRepresentation))
+    }
+
+    /// Logged in with the agreement signed; returns the session token.
+    func session(_ login: String) async throws -> String {
+        let r = try await self.login(login)
+        guard let s = r.session else { throw RuleBroken("login of \(login) failed: \(r.failure?.rawValue ?? "?")") }
+        if !s.agreementSigned { try signAgreement(login, token: s.token) }
+        clock.advance(30)  // the next login needs the next TOTP step (a code is accepted once)
+        return s.token
+    }
+}
+
+/// Checks that `decision` is a refusal with `code` that still carries its audit entry
+/// (the coordinator logs refused requests too [LEX 37]).
+func refusal(_ decision: AccessDecision, _ code: String) throws -> String {
+    try require(!decision.allowed, "\(decision.audit.operation) by \(decision.audit.role) was allowed")
+    try require(decision.refusal?.code == code, "refused with \(decision.refusal?.code ?? "-"), expected \(code)")
+    try require(decision.audit.result.hasPrefix("refused: \(code)"), "the refusal's audit result is '\(decision.audit.result)'")
+    return code
+}
+
+func allowed(_ decision: AccessDecision) throws {
+    try require(decision.allowed, "\(decision.audit.operation) by \(decision.audit.role) refused: \(decision.reason)")
+}
+
+/// The access layer's rules (`TanbaAccess`): accounts, login, the roles x basis policy,
+/// supervision, the incident journal.
+enum AccessScenarios {
+    static let criminalCase = "261500031000117"
+
+    static let all: [RuleScenario] = [
+        RuleScenario(id: "LEX-1", title: "Every request cites its basis kind and case number", layer: .access, lawful: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            let d = try w.control.authorize(token: try await w.session("inv-1"), action: .identify,
+                                            basis: .legal(.criminal, caseNumber: criminalCase))
+            try allowed(d)
+            return "identify on criminal case \(criminalCase) allowed, audited as basis '\(d.audit.basis)' case '\(d.audit.caseNumber ?? "")'"
+        }, violation: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            let t = try await w.session("inv-1")
+            let none = try refusal(try w.control.authorize(token: t, action: .identify, basis: .none), "missing-basis")
+            let empty = try refusal(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: " ")),
+                                    "missing-case-number")
+            let junk = try refusal(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: "see file")),
+                                   "malformed-case-number")
+            return "no basis: \(none); blank case number: \(empty); 'see file': \(junk)"
+        }),
+        RuleScenario(id: "LEX-2", title: "The basis is checked against the user's proceedings", layer: .access, lawful: { world in
+            let w = try AccessWorld(world, proceedings: StaticProceedings(["inv-1": [criminalCase]]))
+            try w.account("inv-1", .investigatorPolice)
+            try allowed(try w.control.authorize(token: try await w.session("inv-1"), action: .verify,
+                                                basis: .legal(.criminal, caseNumber: criminalCase)))
+            return "verify on the user's own case \(criminalCase) allowed"
+        }, violation: { world in
+            let w = try AccessWorld(world, proceedings: StaticProceedings(["inv-1": [criminalCase]]))
+            try w.account("inv-1", .investigatorPolice)
+            let code = try refusal(try w.control.authorize(token: try await w.session("inv-1"), action: .verify,
+                                                           basis: .legal(.criminal, caseNumber: "261500031000999")),
+                                   "case-not-in-user-proceedings")
+            return "verify on case 261500031000999 (not the user's): \(code)"
+        }),
+        RuleScenario(id: "LEX-3", title: "The roles x basis table decides (19 bodies x 6 kinds)", layer: .access, lawful: { _ in
+            let policy = AccessPolicy()
+            var cells = 0
+            for role in Role.authorities {
+                for kind in CaseKind.allCases where RolesTable.allows(role, kind) {
+                    for action in [Action.identify, .verify, .viewRecord] {
+                        try allowed(policy.decide(AccessRequest(login: "u", role: role, action: action, basis: .legal(kind, caseNumber: "1-2"))))
+                    }
+                    cells += 1
+                }
+            }
+            return "all \(cells) '+' cells allowed for identify, verify and view-record"
+        }, violation: { _ in
+            let policy = AccessPolicy()
+            var cells = 0
+            for role in Role.authorities {
+                for kind in CaseKind.allCases where !RolesTable.allows(role, kind) {
+                    _ = try refusal(policy.decide(AccessRequest(login: "u", role: role, action: .identify,
+                                                                basis: .legal(kind, caseNumber: "1-2"))), "basis-kind-not-allowed")
+                    cells += 1
+                }
+            }
+            return "all \(cells) empty cells refused (basis-kind-not-allowed), e.g. a bailiff on a criminal case"
+        }),
+        RuleScenario(id: "LEX-4", title: "Access on an application, decided within one day, refusals reasoned", layer: .access, lawful: { world in
+            let w = try AccessWorld(world)
+            let id = try w.registry.submit(AccountApplication(login: "j-1", role: .judge, action: .register, applicant: w.applicant(),
+                                                              reason: "new judge of the district court"))
+            w.clock.advance(3 * 3600)
+            try w.registry.approve(id, by: "sp-0")
+            let status = try w.registry.application(id)
+            try require(status?.withinDeadline == true, "a decision 3 h after the application is not within the deadline")
+            try require(try w.registry.account("j-1")?.state == .active, "approval did not create an active account")
+            return "application decided after 3 h (within the day); account j-1 active"
+        }, violation: { world in
+            let w = try AccessWorld(world)
+            let id = try w.registry.submit(AccountApplication(login: "j-2", role: .judge, action: .register, applicant: w.applicant(),
+                                                              reason: "r"))
+            w.clock.advance(25 * 3600)
+            try require(try w.registry.overdueApplications().map(\.id) == [id], "the application undecided for 25 h is not listed as overdue")
+            let unreasoned = try await refused("a refusal without a reason") { try w.registry.refuse(id, reason: " ", by: "sp-0") }
+            return "undecided after 25 h: listed overdue; refusal without a reason: \(unreasoned)"
+        }),
+        RuleScenario(id: "LEX-5", title: "A change of position is recorded; reports after 24 h are marked late", layer: .access, lawful: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            try w.registry.changePosition("inv-1", position: "head of unit", effective: w.clock.now - 3600, by: "hr")
+            let change = try w.registry.events(for: "inv-1").last { $0.kind == "position-changed" }
+            try require(change != nil && !change!.detail.contains("after 24"), "the timely change was not recorded or marked late")
+            return "change effective 1 h ago recorded: \(change!.detail)"
+        }, violation: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            try w.registry.changePosition("inv-1", position: "deputy", effective: w.clock.now - 3 * 86400, by: "hr")
+            let change = try w.registry.events(for: "inv-1").last { $0.kind == "position-changed" }
+            try require(change?.detail.contains("after 24") == true, "a change reported 3 days late is not marked: \(change?.detail ?? "none")")
+            return "change reported 3 days late marked: \(change!.detail)"
+        }),
+        RuleScenario(id: "LEX-6", title: "Dismissal or suspension blocks the account at once", layer: .access, lawful: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            try allowed(try w.control.authorize(token: try await w.session("inv-1"), action: .identify,
+                                                basis: .legal(.criminal, caseNumber: criminalCase)))
+            return "serving officer: session works"
+        }, violation: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            try w.account("inv-2", .investigatorPolice)
+            let t = try await w.session("inv-1")
+            try w.registry.dismiss("inv-1", reason: "order 1", by: "hr")
+            try w.registry.dismiss("inv-2", reason: "order 2", suspension: true, by: "hr")
+            let open = try refusal(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: criminalCase)),
+                                   "not-authenticated")
+            let again = try await w.login("inv-1"), suspended = try await w.login("inv-2")
+            try require(again.failure == .blocked && suspended.failure == .blocked, "a dismissed or suspended officer could log in")
+            return "dismissed: open session \(open), new login \(again.failure!.rawValue); suspended: login \(suspended.failure!.rawValue)"
+        }),
+        RuleScenario(id: "LEX-7", title: "No requests for 60 days blocks the account automatically", layer: .access, lawful: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            w.clock.advance(59 * 86400)
+            let blocked = try w.registry.blockInactiveAccounts()
+            let login = try await w.login("inv-1")
+            try require(blocked.isEmpty && login.session != nil, "an account idle 59 days was blocked")
+            return "idle 59 days: daily sweep blocks nobody, login works"
+        }, violation: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            try w.account("inv-2", .investigatorPolice)
+            try w.account("inv-3", .investigatorPolice)
+            w.clock.advance(30 * 86400)
+            try w.registry.recordRequest("inv-2")
+            w.clock.advance(30 * 86400 + 60)
+            let early = try await w.login("inv-3")   // before the sweep has run
+            let blocked = try w.registry.blockInactiveAccounts()
+            try require(early.failure == .blocked, "an account idle 60 days logged in before the sweep: \(early.failure?.rawValue ?? "session")")
+            try require(blocked == ["inv-1"], "the sweep blocked \(blocked), expected inv-1 only")
+            return "idle 60 days: login refused (\(early.failure!.rawValue)) even before the sweep; sweep blocked \(blocked); inv-2 (request 30 days ago) kept"
+        }),
+        RuleScenario(id: "LEX-8", title: "A violation blocks at once; the prosecutor and management are informed", layer: .access, lawful: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            try require(try w.registry.account("inv-1")?.state == .active && (try w.registry.notices(for: "inv-1")).isEmpty,
+                        "a user without violations is blocked or has notices")
+            return "no violation: account active, no notices"
+        }, violation: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            let t = try await w.session("inv-1")
+            try w.registry.reportViolation("inv-1", description: "requests on a foreign case", by: "sp-0")
+            let code = try refusal(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: criminalCase)),
+                                   "not-authenticated")
+            let notices = try w.registry.notices(for: "inv-1")
+            try require(try w.registry.account("inv-1")?.state == .blocked, "not blocked")
+            try require(Set(notices.map(\.recipient)) == [.supervisingProsecutor, .management], "notices to \(notices.map(\.recipient))")
+            return "blocked, open session \(code); notices to \(notices.map(\.recipient.rawValue).sorted().joined(separator: " and "))"
+        }),
+        RuleScenario(id: "LEX-9", title: "The user agreement is signed at first login and stored with its date", layer: .access, lawful: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            let t = try await w.session("inv-1")
+            let stored = try w.auth.agreement(of: "inv-1")
+            try require(stored?.signedAt.hasSuffix("+05:00") == true && stored?.digest.isEmpty == false, "agreement or its date not stored")
+            try allowed(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: criminalCase)))
+            return "signed with the certificate key at \(stored!.signedAt); requests allowed"
+        }, violation: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            guard let t = try await w.login("inv-1").session?.token else { throw RuleBroken("login failed") }
+            let before = try refusal(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: criminalCase)),
+                                     "agreement-not-signed")
+            let forged = try await refused("an agreement signed with another key") {
+                try w.signAgreement("inv-1", token: t, key: P256.Signing.PrivateKey())
+            }
+            return "request before signing: \(before); signature by another key: \(forged)"
+        }),
+        RuleScenario(id: "LEX-10", title: "Login needs a certificate of the trusted CA plus a one-time code or fingerprint", layer: .access, lawful: { world in
+            try await bothFactors(world, "inv-1", .investigatorPolice)
+            return "investigator: certificate challenge signed + TOTP: session opened"
+        }, violation: { world in
+            let w = try AccessWorld(world)
+            try w.account("inv-1", .investigatorPolice)
+            try w.account("inv-2", .investigatorPolice, certificateValidFor: 86400)
+            let noSecond = try await w.login("inv-1", second: SecondFactor.none)
+            let wrongKey = try await w.login("inv-1", signWith: P256.Signing.PrivateKey())
+            w.clock.advance(2 * 86400)
+            let expired = try await w.login("inv-2")
+            let foreign = try await refused("a certificate from another CA") {
+                try w.auth.registerCertificate("inv-1", pem: try w.certificate(for: "inv-1", key: P256.Signing.PrivateKey(),
+                                                                               issuerKey: P256.Signing.PrivateKey()), by: "x")
+            }
+            try require(noSecond.failure == .secondFactorRequired && wrongKey.failure == .badSignature
+                        && expired.failure == .certificateExpired, "a login without both factors passed")
+            return "without second factor: \(noSecond.failure!.rawValue); wrong key: \(wrongKey.failure!.rawValue); expired certificate: \(expired.failure!.rawValue); foreign CA: \(foreign)"
+        }),
+        RuleScenario(id: "LEX-14", title: "Supervisor reports flag requests outside the user's proceedings", layer: .access, lawful: { _ in
+            let r = supervisorReport(cases: ["A-1"])
+            try require(r.totalRequests == 1 && r.flags.isEmpty, "a request on the user's own case was flagged")
+            return "1 request on the user's own case A-1, no flags"
+        }, violation: { _ in
+            let r = supervisorReport(cases: ["A-1", "B-2"])
+            let flagged = r.flags.filter { $0.kind == .caseNotInProceedings }.compactMap(\.caseNumber)
+            try require(flagged == ["B-2"], "flags \(flagged)")
+            try require(r.csv().contains("case-not-in-proceedings") && r.html().contains("B-2") && (try r.json()).contains("B-2"),
+                        "an output format misses the flag")
+            return "case B-2 outside the proceedings flagged in JSON, CSV and HTML"
+        }),
+        RuleScenario(id: "LEX-15", title: "Outages over one hour are journaled with start, cause, actions and end", layer: .access, lawful: { world in
+            let clock = ManualClock(world.now)
+            let j = try IncidentJournal(path: world.path("journal.db"), clock: clock.clock)
+            let t0 = clock.now
+            try j.observe(HealthEvent(component: "worker-2", status: .down, at: t0, detail: "disk full"))
+            try j.observe(HealthEvent(component: "worker-2", status: .up, at: t0 + 5400, detail: "disk cleaned, restarted"))
+            let all = try j.incidents()
+            try require(all.count == 1 && all[0].endedAt != nil && !all[0].cause.isEmpty && !all[0].actions.isEmpty,
+                        "journal: \(all)")
+            return "90-minute outage journaled: \(all[0].startedAt) – \(all[0].endedAt!), cause '\(all[0].cause)'"
+        }, violation: { world in
+            let clock = ManualClock(world.now)
+            let j = try IncidentJournal(path: world.path("journal.db"), clock: clock.clock)
+            try j.observe(HealthEvent(component: "worker-3", status: .down, at: clock.now, detail: "power"))
+            clock.advance(2 * 3600)   // the monitor goes silent; nobody reports the end
+            let opened = try j.sweep()
+            try require(opened.map(\.component) == ["worker-3"], "a silent 2-hour outage was not journaled")
+            return "outage whose monitor went silent for 2 h journaled by the sweep (start \(opened[0].startedAt))"
+        }),
+        RuleScenario(id: "LEX-16", title: "Planned maintenance is announced in advance", layer: .access, lawful: { world in
+            let clock = ManualClock(world.now)
+            let j = try IncidentJournal(path: world.path("journal.db"), clock: clock.clock)
+            let w = try j.announceMaintenance(starts: clock.now + 2 * 86400, ends: clock.now + 2 * 86400 + 3600, description: "upgrade", by: "ops")
+            try require(try j.announcements().maintenance == [w], "the announcement is not on the status page")
+            return "maintenance 48 h ahead announced and shown on the status page"
+        }, violation: { world in
+            let clock = ManualClock(world.now)
+            let j = try IncidentJournal(path: world.path("journal.db"), clock: clock.clock)
+            let late = try await refused("maintenance announced 10 minutes ahead") {
+                try j.announceMaintenance(starts: clock.now + 600, ends: clock.now + 4000, description: "now", by: "ops")
+            }
+            return "10 minutes ahead: \(late)"
+        }),
+        RuleScenario(id: "LEX-17", title: "Users and their requests disclosed only to the supervising prosecutor on a documented request", layer: .access, lawful: { world in
+            let w = try AccessWorld(world)
+            try w.account("sp-1", .supervisingProsecutor)
+            try w.account("inv-1", .investigatorPolice)
+            let g = try w.control.userActivity(token: try await w.session("sp-1"), of: "inv-1", documentedRequest: "PG-2026-17")
+            try require(g.value?.isEmpty == false, "the supervising prosecutor got nothing")
+            return "supervising prosecutor with request PG-2026-17: \(g.value!.count) events of inv-1"
+        }, violation: { world in
+            let w = try AccessWorld(world)
+            try w.account("sp-1", .supervisingProsecutor)
+            try w.account("aud-1", .auditor)
+            try w.account("pr-1", .prosecutor)
+            let auditor = try w.control.userActivity(token: try await w.session("aud-1"), of: "sp-1", documentedRequest: "PG-1")
+            let prosecutor = try w.control.userActivity(token: try await w.session("pr-1"), of: "aud-1", documentedRequest: "PG-1")
+            let undocumented = try w.control.userActivity(token: try await w.session("sp-1"), of: "aud-1", documentedRequest: "")
+            try require(auditor.value == nil && prosecutor.value == nil && undocumented.value == nil, "user activity disclosed")
+            return "auditor: \(try refusal(auditor.decision, "action-not-allowed")); case prosecutor: \(try refusal(prosecutor.decision, "action-not-allowed")); supervising prosecutor without a documented request: \(try refusal(undocumented.decision, "missing-case-number"))"
+        }),
+        RuleScenario(id: "STO-4", title: "Each role acts only for its purpose", layer: .access, lawful: { _ in
+            let p = AccessPolicy()
+            try allowed(p.decide(AccessRequest(login: "op", role: .branchOperator, action: .enroll, basis: .consent(reference: "c-1"))))
+            try allowed(p.decide(AccessRequest(login: "ex", role: .examiner, action: .identify, basis: .adjudication(reference: "job-1"))))
+            return "branch enrollment on consent and an examiner's 1:N search for adjudication allowed"
+        }, violation: { _ in
+            let p = AccessPolicy()
+            let search = try refusal(p.decide(AccessRequest(login: "op", role: .branchOperator, action: .identify,
+                                                             basis: .consent(reference: "c-1"))), "action-not-allowed")
+            let judge = try refusal(p.decide(AccessRequest(login: "j", role: .judge, action: .enroll,
+                                                            basis: .legal(.civil, caseNumber: "2-1"))), "action-not-allowed")
+            let ops = try refusal(p.decide(AccessRequest(login: "ops", role: .opsAdministrator, action: .viewRecord,
+                                                          basis: .operations)), "action-not-allowed")
+            return "branch 1:N search: \(search); a judge enrolling: \(judge); operations reading a record: \(ops)"
+        }),
+        RuleScenario(id: "CON-6", title: "Multi-factor authentication is required", layer: .access, lawful: { world in
+            try await bothFactors(world, "op-1", .branchOperator)
+            return "branch operator: certificate + TOTP: session opened"
+        }, violation: { world in
+            let w = try AccessWorld(world)
+            try w.account("op-1", .branchOperator)
+            let one = try await w.login("op-1", second: SecondFactor.none)
+            let code = w.totps["op-1"]!.code(at: w.clock.now)
+            _ = try await w.login("op-1", second: .totp(code))
+            let replay = try await w.login("op-1", second: .totp(code))
+            try require(one.session == nil && replay.session == nil, "a single factor or a replayed code opened a session")
+            return "certificate only: \(one.failure!.rawValue); replayed one-time code: \(replay.failure!.rawValue)"
+        }),
+    ]
+
+    /// A new account logs in with its certificate and a one-time code (throws if refused).
+    static func bothFactors(_ world: ComplianceWorld, _ login: String, _ role: Role) async throws {
+        let w = try AccessWorld(world)
+        try w.account(login, role)
+        let r = try await w.login(login)
+        try require(r.session != nil, "certificate + TOTP login of \(login) refused: \(r.failure?.rawValue ?? "")")
+    }
+
+    static func supervisorReport(cases: [String]) -> SupervisorReport {
+        let events = cases.enumerated().map { i, c in
+            AuditEvent(at: "2026-11-02T1\(i):00:00.000+05:00", actor: "inv-1", role: "investigator-police", basis: "criminal",
+                       caseNumber: c, operation: "identify", result: "allowed")
+        }
+        return SupervisorReport.build(events: events, from: AstanaTime.parse("2026-11-01T00:00:00.000+05:00")!,
+                                      to: AstanaTime.parse("2026-12-01T00:00:00.000+05:00")!,
+                                      proceedings: StaticProceedings(["inv-1": ["A-1"]]))
+    }
+}

@@ -1,0 +1,169 @@
+import Crypto
+import Foundation
+import Logging
+import TanbaCluster
+import TanbaCore
+import TanbaStore
+import TanbaSynth
+import TanbaWire
+
+/// A real cluster in one process: the coordinator (encrypted store, subject directory,
+/// shard map) and two matching workers, each behind a `SignedService`, over
+/// `EmbeddedTransport` — the same request path as nng (signed envelopes, request IDs,
+/// replica retry), without sockets, so the check is fast and needs no PKI. The station is a
+/// `SignedCaller` with its own Ed25519 identity in the coordinator's keyring.
+final class LocalCluster: @unchecked Sendable {
+    let transport: EmbeddedTransport
+    let coordinator: Coordinator
+    let station: SignedCaller
+    /// A node with a valid key that the coordinator's keyring does not trust.
+    let intruder: SignedCaller
+    let master: MasterKey
+    let storePath: String
+    let directoryPath: String
+    private var listeners: [any TransportListener]
+
+    static let coordinatorAddress = "coordinator"
+    /// Synthetic ten-prints: person p's finger f is master p·16+f; impression 0 is enrolled,
+    /// later impressions are probes (a different capture of the same finger).
+    static let generator = SyntheticTemplateGenerator(seed: 20_261_206)
+    static let fingers: [FingerPosition] = [.rightThumb, .rightIndex, .leftThumb, .leftIndex]
+
+    private init(transport: EmbeddedTransport, coordinator: Coordinator, station: SignedCaller, intruder: SignedCaller,
+                 master: MasterKey, storePath: String, directoryPath: String, listeners: [any TransportListener]) {
+        self.transport = transport
+        self.coordinator = coordinator
+        self.station = station
+        self.intruder = intruder
+        self.master = master
+        self.storePath = storePath
+        self.directoryPath = directoryPath
+        self.listeners = listeners
+    }
+
+    static func start(directory: String) async throws -> LocalCluster {
+        var quiet = Logger(label: "tanba.compliance")
+        quiet.logLevel = .critical
+        let transport = EmbeddedTransport()
+        var ids: [String: NodeIdentity] = [:]
+        var keyring = Keyring()
+        for name in ["coordinator", "station-1", "worker-1", "worker-2"] {
+            ids[name] = try NodeIdentity(name: name, signingKey: Curve25519.Signing.PrivateKey())
+            try keyring.trust(name, key: ids[name]!.publicKey)
+        }
+        var listeners: [any TransportListener] = []
+        var workers: [ShardMap.Worker] = []
+        var workerOptions = ClusterWorker.Options()
+        workerOptions.bucketBits = 10   // a few dozen fingers: small prefilter tables
+        for name in ["worker-1", "worker-2"] {
+            let worker = ClusterWorker(name: name, coordinators: ["coordinator"], options: workerOptions, logger: quiet)
+            let service = SignedService(identity: ids[name]!, keyring: keyring) { sender, message in
+                await worker.handle(sender: sender, message: message)
+            }
+            listeners.append(try await transport.listen(on: name, handler: service.requestHandler))
+            workers.append(ShardMap.Worker(name: name, address: name))
+        }
+        let master = MasterKey.generate(id: "compliance-cluster")
+        let storePath = (directory as NSString).appendingPathComponent("store.db")
+        let directoryPath = (directory as NSString).appendingPathComponent("directory")
+        let store = try Store(path: storePath, master: master)
+        let subjects = try SubjectDirectory(path: directoryPath, master: master)
+        var options = Coordinator.Options()
+        options.branch = "Astana-Esil-3"
+        let coordinator = Coordinator(name: "coordinator", store: store, directory: subjects,
+                                      map: ShardMap(shardCount: 4, workers: workers),
+                                      caller: SignedCaller(identity: ids["coordinator"]!, keyring: keyring, transport: transport),
+                                      options: options, logger: quiet)
+        let service = SignedService(identity: ids["coordinator"]!, keyring: keyring) { sender, message in
+            await coordinator.handle(sender: sender, message: message)
+        }
+        listeners.append(try await transport.listen(on: coordinatorAddress, handler: service.requestHandler))
+        await coordinator.reconcile()
+        guard coordinator.isReady else { throw RuleBroken("the local cluster did not become ready: shards \(coordinator.unservedShards)") }
+        let outsider = try NodeIdentity(name: "station-9", signingKey: Curve25519.Signing.PrivateKey())
+        return LocalCluster(transport: transport, coordinator: coordinator,
+                            station: SignedCaller(identity: ids["station-1"]!, keyring: keyring, transport: transport),
+                            intruder: SignedCaller(identity: outsider, keyring: keyring, transport: transport),
+                            master: master, storePath: storePath, directoryPath: directoryPath, listeners: listeners)
+    }
+
+    func shutdown() async {
+        for l in listeners { await l.close() }
+        listeners = []
+    }
+
+    var store: Store { coordinator.store }
+
+    // MARK: Persons
+
+    /// Person `p`'s four-finger record; `impression` 0 is the enrollment capture.
+    static func record(_ p: Int, impression: Int, masterOffset: UInt64 = 0) -> FingerprintRecord {
+        FingerprintRecord(views: fingers.map { position in
+            let master = generator.master(finger: UInt64(p) * 16 + UInt64(position.rawValue) + masterOffset)
+            return generator.impression(of: master, index: impression, position: position)
+        })
+    }
+
+    // MARK: Requests, as a branch station sends them
+
+    func ask(_ message: WireMessage, from caller: SignedCaller? = nil) async throws -> WireMessage {
+        try await (caller ?? station).call(message, to: "coordinator", at: Self.coordinatorAddress, deadline: .seconds(30))
+    }
+
+    /// The station's signed consent for `iin`, dated today: the coordinator refuses ENROLL
+    /// and UPDATE without a valid consent on record (ERROR 14) [BIO 3].
+    func consent(_ iin: IIN, name: String = "Compliance Person") async throws {
+        let form = ConsentRecord(operatorEmployee: "op-0001", branch: "Astana-Esil-3", station: station.identity.name,
+                                 subjectName: name, subjectIIN: iin, date: EnrollmentRules(now: Date()).today,
+                                 formReference: "form-\(UUID().uuidString.prefix(8))")
+        let document = form.canonicalJSON()
+        guard case .consentAnswer = try await ask(.consent(ConsentRequest(iin: iin, action: .granted, document: document,
+                                                                          signature: Array(try station.identity.signingKey.signature(for: document)))))
+        else { throw RuleBroken("CONSENT was not answered with a consent answer") }
+    }
+
+    /// The six fingers the four-finger records do not capture, excepted with a reason: the
+    /// coordinator refuses a ten-print with fingers neither captured nor excepted [BIO 6, 7].
+    static func exceptions(for record: FingerprintRecord) -> [FingerException] {
+        let captured = Set(record.views.map(\.position))
+        return FingerPosition.tenPrint.filter { !captured.contains($0) }
+            .map { FingerException(position: $0, kind: .bandaged, reason: "compliance fixture: four-finger record") }
+    }
+
+    func enroll(_ iin: IIN, _ record: FingerprintRecord) async throws -> EnrollAnswer {
+        try await consent(iin)
+        guard case .enrollAnswer(let a) = try await ask(.enroll(EnrollRequest(iin: iin, record: record,
+                                                                              exceptions: Self.exceptions(for: record)))) else {
+            throw RuleBroken("ENROLL was not answered with an enroll answer")
+        }
+        return a
+    }
+
+    func identify(_ probe: FingerprintRecord) async throws -> IdentifyAnswer {
+        guard case .identifyAnswer(let a) = try await ask(.identify(IdentifyRequest(probe: probe, topK: 5))) else {
+            throw RuleBroken("IDENTIFY was not answered with an identify answer")
+        }
+        return a
+    }
+
+    func verify(_ iin: IIN, _ probe: FingerprintRecord) async throws -> VerifyAnswer {
+        guard case .verifyAnswer(let a) = try await ask(.verify(VerifyRequest(claimedIIN: iin, probe: probe))) else {
+            throw RuleBroken("VERIFY was not answered with a verify answer")
+        }
+        return a
+    }
+
+    func update(_ iin: IIN, _ record: FingerprintRecord, reason: String) async throws {
+        try await consent(iin)   // re-enrollment needs fresh written consent [BIO 8]
+        guard case .updateAnswer(let archived, _) = try await ask(.update(UpdateRequest(iin: iin, record: record, reason: reason,
+                                                                                          exceptions: Self.exceptions(for: record)))),
+              archived else { throw RuleBroken("UPDATE did not archive the previous enrollment") }
+    }
+
+    func delete(_ iin: IIN, reason: String) async throws -> Bool {
+        guard case .deleteAnswer(let deleted, _) = try await ask(.delete(DeleteRequest(iin: iin, reason: reason))) else {
+            throw RuleBroken("DELETE was not answered with a delete answer")
+        }
+        return deleted
+    }
+}
