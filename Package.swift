@@ -102,9 +102,11 @@ let package = Package(
         // Kept apart so TanbaStore stays free of networking.
         .target(name: "TanbaReplication", dependencies: ["TanbaCore", "TanbaSQLite", "TanbaStore", "TanbaWire"]),
         // The cluster: shard map and placement, matching workers, the coordinator (ENROLL with
-        // de-duplication, IDENTIFY scatter-gather with replica retry, live rebalancing).
+        // de-duplication, IDENTIFY scatter-gather with replica retry, live rebalancing). The
+        // coordinator embeds the store primary (TanbaReplication) so writes are acknowledged
+        // only once the synchronous standby holds them.
         .target(name: "TanbaCluster", dependencies: [
-            "TanbaCore", "TanbaMatch", "TanbaWire", "TanbaStore",
+            "TanbaCore", "TanbaMatch", "TanbaWire", "TanbaStore", "TanbaReplication",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -154,6 +156,8 @@ let package = Package(
         .testTarget(name: "TanbaComplianceTests", dependencies: [
             "TanbaTestSupport", "TanbaCompliance", "TanbaOps", "TanbaAccess", "TanbaStore", "TanbaCore",
         ]),
-        .testTarget(name: "TanbaClusterTests", dependencies: ["TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore"]),
+        .testTarget(name: "TanbaClusterTests", dependencies: [
+            "TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore", "TanbaReplication",
+        ]),
     ]
 )

@@ -22,7 +22,9 @@ public struct OutboxItem: Sendable, Equatable {
     public var lastError: String?
     public var answer: String?
 
-    public func message() throws -> WireMessage { try WireMessage.decode(type: type, payload: body) }
+    /// Decoded as the newest version: bodies kept here may carry version-2 fields (ENROLL
+    /// exceptions), and every version-1 body is also a valid version-2 body.
+    public func message() throws -> WireMessage { try WireMessage.decode(type: type, payload: body, version: Envelope.currentVersion) }
 }
 
 /// The station's durable queue (SQLite, WAL, synchronous FULL): every request is committed

@@ -110,7 +110,8 @@ public struct EnrollmentDesk: Sendable {
                                    subjectName: subject.name, subjectIIN: subject.iin, date: rules.today, term: term,
                                    thirdPartyTransfer: thirdPartyTransfer, crossBorderTransfer: crossBorderTransfer,
                                    publication: publication, formReference: formReference, purpose: purpose,
-                                   guardian: subject.guardian)
+                                   guardian: subject.guardian, citizenship: subject.citizenship,
+                                   declaredIncapable: subject.declaredIncapable)
         return try SignedConsent(record, signedBy: identity)
     }
 
@@ -137,12 +138,12 @@ public struct EnrollmentDesk: Sendable {
             .joined(separator: "; ")
         switch c.kind {
         case .new:
-            main = .enroll(EnrollRequest(iin: c.subject.iin, record: record))
+            main = .enroll(EnrollRequest(iin: c.subject.iin, record: record, exceptions: exceptions))
             label = "ENROLL \(c.subject.iin) (\(record.views.count) fingers)"
         case .reenrollment(let reason):
             let text = "re-enrollment, irreversible damage: \(reason)" + (exceptionText.isEmpty ? "" : "; exceptions: \(exceptionText)")
                 + "; consent \(consent.record.id)"
-            main = .update(UpdateRequest(iin: c.subject.iin, record: record, reason: text))
+            main = .update(UpdateRequest(iin: c.subject.iin, record: record, reason: text, exceptions: exceptions))
             label = "UPDATE \(c.subject.iin) (\(record.views.count) fingers)"
         }
         let entries = [

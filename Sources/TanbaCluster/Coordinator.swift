@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import TanbaCore
 import TanbaMatch
+import TanbaReplication
 import TanbaStore
 import TanbaWire
 
@@ -44,11 +45,14 @@ public final class Coordinator: Sendable {
         public var suspectFor: Duration = .seconds(5)
         /// Senders allowed to send admin requests (`tanba cluster …`).
         public var admins: Set<String> = []
-        /// Consent placeholders stored with enrollments that arrive over the wire (the wire
-        /// ENROLL carries no consent form yet; see docs/cluster.md).
-        public var operatorName = "Government for Citizens"
-        public var operatorBIN = "000000000000"
+        /// This coordinator's branch, recorded with deletion requests arriving over the wire
+        /// (enrollments record the branch named in their consent).
         public var branch = "unknown"
+        /// How long answers to writes are kept in the store for retries (a station's outbox
+        /// retries for days at most); pruned hourly by `reconcile`.
+        public var answerRetentionDays = 30
+        /// Today in Astana (injected so tests can pin consent terms and ages).
+        public var today: @Sendable () -> IIN.BirthDate = { EnrollmentRules(now: Date()).today }
         public init() {}
     }
 
@@ -69,6 +73,7 @@ public final class Coordinator: Sendable {
         var holds: [HeldEnrollment] = []
         var rotation = 0
         var rebalancing = false
+        var answersPrunedAt: ContinuousClock.Instant? = nil
     }
 
     public struct HeldEnrollment: Sendable {
@@ -80,24 +85,33 @@ public final class Coordinator: Sendable {
 
     public let name: String
     public let store: Store
+    /// The store as primary: synchronous standby and asynchronous copies (none: standalone).
+    public let primary: StorePrimary
+    let replicationHealth: Mutex<ReplicationStatus>
     public let directory: SubjectDirectory
     public let caller: SignedCaller
     public let options: Options
     public let metrics = ClusterMetrics()
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let started = ContinuousClock.now
     private let inFlight = Atomic<Int>(0)
-    private let logger: Logger
+    let logger: Logger
     private let persistMap: @Sendable (ShardMap) -> Void
 
     /// `persistMap` is called with every new shard map (placement switch, worker added or
     /// removed), e.g. to write it to the coordinator's map file.
+    /// `primary` wraps `store` with its replicas (nil: a standalone store, nothing replicated).
     public init(name: String, store: Store, directory: SubjectDirectory, map: ShardMap, caller: SignedCaller,
                 options: Options = .init(), logger: Logger = Logger(label: "tanba.coordinator"),
+                primary: StorePrimary? = nil,
                 persistMap: @escaping @Sendable (ShardMap) -> Void = { _ in }) {
+        precondition(primary == nil || primary!.store === store, "the primary must wrap the coordinator's store")
         self.persistMap = persistMap
         self.name = name
         self.store = store
+        let primary = primary ?? StorePrimary(store: store, caller: nil, standby: nil)
+        self.primary = primary
+        replicationHealth = Mutex(ReplicationStatus(primary: primary))
         self.directory = directory
         self.caller = caller
         self.options = options
@@ -114,17 +128,32 @@ public final class Coordinator: Sendable {
     public var heldEnrollments: [HeldEnrollment] { state.withLock { $0.holds } }
     /// Shards with no serving replica: searches are partial until they are reloaded.
     public var unservedShards: [UInt16] { state.withLock { s in s.map.allShards.filter { s.serving[Int($0)].isEmpty } } }
-    public var isReady: Bool { unservedShards.isEmpty }
+    /// Every shard served and, with a synchronous standby, the standby in step (otherwise
+    /// no write could be acknowledged).
+    public var isReady: Bool { unservedShards.isEmpty && replicationStatus.writable }
     public var pendingJobs: Int { state.withLock { $0.holds.count } + max(0, inFlight.load(ordering: .relaxed)) }
     private var uptime: UInt64 { UInt64((ContinuousClock.now - started).milliseconds) }
 
     // MARK: Requests
 
-    /// The handler for `SignedService`.
+    /// The handler for `SignedService` without request IDs: answers are not kept in the
+    /// store (only the service's in-memory cache de-duplicates). Production uses
+    /// `handle(context:message:)`.
     public func handle(sender: String, message: WireMessage) async -> WireMessage {
+        await handle(sender: sender, context: nil, message: message)
+    }
+
+    /// The handler for `SignedService.withContext`: the first answer to ENROLL, UPDATE,
+    /// DELETE and CONSENT is kept in the store with the change it answers, so a retry after
+    /// a coordinator restart gets it and is never executed twice.
+    public func handle(context: RequestContext, message: WireMessage) async -> WireMessage {
+        await handle(sender: context.sender, context: context, message: message)
+    }
+
+    private func handle(sender: String, context: RequestContext?, message: WireMessage) async -> WireMessage {
         inFlight.add(1, ordering: .relaxed)
         let start = ContinuousClock.now
-        let answer = await respond(sender: sender, message: message)
+        let answer = await respond(sender: sender, message: message, context: context)
         inFlight.subtract(1, ordering: .relaxed)
         var failed = false
         if case .error(let code, let text) = answer {
@@ -137,15 +166,25 @@ public final class Coordinator: Sendable {
         return answer
     }
 
-    func respond(sender: String, message: WireMessage) async -> WireMessage {
+    func respond(sender: String, message: WireMessage, context: RequestContext? = nil) async -> WireMessage {
         let actor = Actor(login: sender, role: "station", basis: "public-service")
         do {
+            var answering: Answering? = nil
             switch message {
-            case .enroll(let r): return try await enroll(r, sender: sender, actor: actor)
+            case .enroll, .update, .delete, .consent:
+                if let context {
+                    if let kept = try await keptAnswer(context) { return kept }
+                    answering = Answering(context: context)
+                }
+            default: break
+            }
+            switch message {
+            case .enroll(let r): return try await enroll(r, sender: sender, actor: actor, answering: answering)
             case .identify(let r): return try await identify(r, actor: actor)
             case .verify(let r): return try await verify(r, actor: actor)
-            case .update(let r): return try await update(r, sender: sender, actor: actor)
-            case .delete(let r): return try await delete(r, sender: sender, actor: actor)
+            case .update(let r): return try await update(r, sender: sender, actor: actor, answering: answering)
+            case .delete(let r): return try await delete(r, sender: sender, actor: actor, answering: answering)
+            case .consent(let r): return try await recordConsent(r, sender: sender, actor: actor, answering: answering)
             case .ping(let nonce): return .pong(nonce: nonce, uptimeMilliseconds: uptime)
             case .pendingJobs: return .pendingJobsAnswer(count: UInt32(max(0, pendingJobs - 1)))
             case .referenceCount:
@@ -184,7 +223,7 @@ public final class Coordinator: Sendable {
     }
 
     /// Appends an audit entry (an SQLite commit) off the cooperative pool.
-    private func audit(_ actor: Actor, operation: String, subject: IIN? = nil, result: String) async throws -> Int64 {
+    func audit(_ actor: Actor, operation: String, subject: IIN? = nil, result: String) async throws -> Int64 {
         try await Offload.run { try self.store.record(actor, operation: operation, subject: subject, result: result) }
     }
 
@@ -200,10 +239,18 @@ public final class Coordinator: Sendable {
 
     // MARK: ENROLL
 
-    func enroll(_ r: EnrollRequest, sender: String, actor: Actor) async throws -> WireMessage {
-        if try await Offload.run({ try self.store.person(iin: r.iin) }) != nil {
-            return .enrollAnswer(EnrollAnswer(outcome: .alreadyEnrolled, coverage: .none))
+    func enroll(_ r: EnrollRequest, sender: String, actor: Actor, answering: Answering? = nil) async throws -> WireMessage {
+        if let current = try await Offload.run({ try self.store.currentEnrollment(iin: r.iin) }) {
+            guard current.record == r.record else { return .enrollAnswer(EnrollAnswer(outcome: .alreadyEnrolled, coverage: .none)) }
+            // The same record is on record: a retry of an enrollment that was committed but
+            // whose answer was lost or not acknowledged (standby unreachable). Acknowledged
+            // once the standby holds it; never a second copy.
+            try await acknowledgeWrite("enrollment")
+            let pushed = await push(iin: r.iin, record: r.record)
+            return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
         }
+        let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: r.exceptions, sender: sender, actor: actor,
+                                          operation: "enroll", today: options.today())
         let dedupThreshold = options.duplicateThreshold ?? threshold(forFPIR: options.defaultFPIR)
         let (candidates, coverage) = await scatterSearch(r.record, limit: 10)
         guard !coverage.isPartial else {
@@ -220,20 +267,21 @@ public final class Coordinator: Sendable {
             logger.info("enrollment held for adjudication", metadata: ["duplicates": "\(duplicates.count)"])
             return .enrollAnswer(EnrollAnswer(outcome: .heldForAdjudication, possibleDuplicates: duplicates, coverage: coverage))
         }
-        let enrollment = Enrollment(record: r.record, capture: CaptureInfo(branch: options.branch, station: sender,
-                                                                           operatorLogin: sender, device: "unknown"))
-        let consent = consent(sender)
+        let enrollment = Enrollment(record: r.record, missing: basis.missing, capture: basis.capture)
+        // Kept with the enrollment; the coverage is amended once the workers answered.
+        let provisional = WireMessage.enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: ShardCoverage(contributed: [map.shard(of: r.iin)])))
         try await Offload.run {
-            try self.store.enroll(PersonIdentity(fullName: "", iin: r.iin), iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
+            try self.store.enroll(basis.identity, iin: r.iin, enrollment: enrollment, consent: basis.consent, by: actor,
+                                  answering: answering?.keep(provisional))
             try self.directory.insert(r.iin, fingers: r.record.views.count)
         }
+        // Workers get the record even if the standby then fails: they mirror what the
+        // primary committed, so later de-duplications see this person.
         let pushed = await push(iin: r.iin, record: r.record)
-        return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
-    }
-
-    private func consent(_ sender: String) -> Consent {
-        Consent(operatorName: options.operatorName, operatorBIN: options.operatorBIN, term: "as signed at the station",
-                signatureReference: "station:\(sender)", acceptedBy: sender)
+        let answer = WireMessage.enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
+        await amendKeptAnswer(answering, provisional: provisional, final: answer)
+        try await acknowledgeWrite("enrollment")
+        return answer
     }
 
     // MARK: IDENTIFY / VERIFY
@@ -354,27 +402,55 @@ public final class Coordinator: Sendable {
 
     // MARK: UPDATE / DELETE
 
-    func update(_ r: UpdateRequest, sender: String, actor: Actor) async throws -> WireMessage {
-        let enrollment = Enrollment(record: r.record, capture: CaptureInfo(branch: options.branch, station: sender,
-                                                                           operatorLogin: sender, device: "unknown"))
-        let consent = consent(sender)
+    func update(_ r: UpdateRequest, sender: String, actor: Actor, answering: Answering? = nil) async throws -> WireMessage {
+        guard let current = try await Offload.run({ try self.store.currentEnrollment(iin: r.iin) }) else {
+            throw StoreError.notEnrolled
+        }
+        // A retry of an update already committed (same record current) changes nothing.
+        let isRetry = current.record == r.record
+        let provisional = WireMessage.updateAnswer(archivedPrevious: true, coverage: ShardCoverage(contributed: [map.shard(of: r.iin)]))
+        if !isRetry {
+            let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: r.exceptions, sender: sender, actor: actor,
+                                              operation: "reenroll", today: options.today())
+            // Re-enrollment needs fresh written consent, not the first enrollment's [BIO 8].
+            if try await Offload.run({ try self.store.consents(iin: r.iin) }).contains(where: { $0.signed?.id == basis.documentID }) {
+                _ = try await audit(actor, operation: "reenroll", subject: r.iin, result: "refused: consent reused")
+                throw CoordinatorError(code: .consentRequired, description: RuleViolation.reenrollmentConsentReused.description
+                                       + "; nothing was stored")
+            }
+            let enrollment = Enrollment(record: r.record, missing: basis.missing, capture: basis.capture)
+            try await Offload.run {
+                try self.store.reenroll(iin: r.iin, enrollment: enrollment, consent: basis.consent, by: actor,
+                                        answering: answering?.keep(provisional))
+            }
+        }
         try await Offload.run {
-            try self.store.reenroll(iin: r.iin, enrollment: enrollment, consent: consent, by: actor)
             try self.directory.insert(r.iin, fingers: r.record.views.count)
         }
         let pushed = await push(iin: r.iin, record: r.record)
-        return .updateAnswer(archivedPrevious: true, coverage: pushed)
+        let answer = WireMessage.updateAnswer(archivedPrevious: true, coverage: pushed)
+        if !isRetry { await amendKeptAnswer(answering, provisional: provisional, final: answer) }
+        try await acknowledgeWrite("re-enrollment")
+        return answer
     }
 
-    func delete(_ r: DeleteRequest, sender: String, actor: Actor) async throws -> WireMessage {
+    func delete(_ r: DeleteRequest, sender: String, actor: Actor, answering: Answering? = nil) async throws -> WireMessage {
         let request = DeletionRequest(requestedBy: sender, branch: options.branch, basis: r.reason)
+        let shard = map.shard(of: r.iin)
+        // Whether someone is deleted is known only inside the store's transaction: the kept
+        // answer is the one for "deleted" when the person is enrolled now (checked under the
+        // same lock by `Store.delete`); amended below if that turned out otherwise.
+        let provisional = WireMessage.deleteAnswer(deleted: directory.contains(r.iin), coverage: ShardCoverage(contributed: [shard]))
         let deleted = try await Offload.run {
-            let deleted = try self.store.delete(iin: r.iin, request: request, by: actor)
+            let deleted = try self.store.delete(iin: r.iin, request: request, by: actor, answering: answering?.keep(provisional))
             try self.directory.remove(r.iin)
             return deleted
         }
         let pushed = await push(iin: r.iin, record: nil)
-        return .deleteAnswer(deleted: deleted, coverage: pushed)
+        let answer = WireMessage.deleteAnswer(deleted: deleted, coverage: pushed)
+        await amendKeptAnswer(answering, provisional: provisional, final: answer)
+        try await acknowledgeWrite("deletion")
+        return answer
     }
 
     /// Sends an upsert (or, with nil, a removal) to every replica of the person's shard,
@@ -485,6 +561,8 @@ public final class Coordinator: Sendable {
     /// periodically; tests call it directly.
     @discardableResult
     public func reconcile() async -> Int {
+        await refreshReplication()
+        await pruneKeptAnswersIfDue()
         let (map, serving, loading) = state.withLock { ($0.map, $0.serving, $0.loading) }
         var loaded = 0
         for worker in map.workers {
@@ -634,12 +712,16 @@ public final class Coordinator: Sendable {
         public var heldEnrollments: Int
         public var unservedShards: [UInt16]
         public var workers: [WorkerStatus]
+        /// The store's replication: mode, synchronous standby state, last failure.
+        public var replication: ReplicationStatus
     }
 
     public func status() -> StatusDocument {
-        state.withLock { s in
+        let replication = replicationStatus
+        return state.withLock { s in
             StatusDocument(
-                node: name, ready: s.map.allShards.allSatisfy { !s.serving[Int($0)].isEmpty }, mapVersion: s.map.version,
+                node: name, ready: replication.writable && s.map.allShards.allSatisfy { !s.serving[Int($0)].isEmpty },
+                mapVersion: s.map.version,
                 shardCount: s.map.shardCount, replicas: s.map.replicas, persons: directory.count, fingers: directory.fingers,
                 heldEnrollments: s.holds.count,
                 unservedShards: s.map.allShards.filter { s.serving[Int($0)].isEmpty },
@@ -647,7 +729,8 @@ public final class Coordinator: Sendable {
                     StatusDocument.WorkerStatus(name: w.name, address: w.address, state: w.state.rawValue,
                                                 placed: s.map.shards(on: w.name),
                                                 serving: s.map.allShards.filter { s.serving[Int($0)].contains(w.name) })
-                })
+                },
+                replication: replication)
         }
     }
 

@@ -77,6 +77,19 @@ public final class SubjectDirectory: @unchecked Sendable {
         try rewrite()
     }
 
+    /// Replaces the list with the store's current enrollments and rewrites the file.
+    /// For a coordinator whose directory file is missing or disagrees with its store — e.g.
+    /// one started on a promoted standby's files: the file is local, the store replicated.
+    /// Decrypts every person's identity once (a startup cost proportional to the gallery).
+    @discardableResult
+    public func rebuild(from store: Store) throws -> Int {
+        var entries: [IIN: Int] = [:]
+        try store.forEachCurrentEnrollment(shard: 0, of: 1) { entries[$0.iin] = $0.record.views.count }
+        state.withLock { $0 = entries }
+        try rewrite()
+        return entries.count
+    }
+
     private func seal(_ line: String) throws -> String {
         try AES.GCM.seal(Data(line.utf8), using: key!).combined!.base64EncodedString() + "\n"
     }

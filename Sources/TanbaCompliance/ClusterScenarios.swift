@@ -163,10 +163,11 @@ enum ClusterScenarios {
             _ = try await c.identify(LocalCluster.record(P.audit, impression: 1))
             _ = try await c.verify(iin, LocalCluster.record(P.audit, impression: 1))
             let new = try c.store.audit.entries().dropFirst(before).map(\.entry)
-            try require(new.map(\.operation) == ["enroll", "identify", "verify"], "logged: \(new.map(\.operation))")
+            // The station's CONSENT is logged too: it is received and kept before the ENROLL.
+            try require(new.map(\.operation) == ["consent", "enroll", "identify", "verify"], "logged: \(new.map(\.operation))")
             let check = try c.store.audit.verify()
             try require(check.ok, "the intact log does not verify: \(check.detail ?? "")")
-            return "ENROLL, IDENTIFY, VERIFY logged with results (\(new.map { "\($0.operation): \($0.result)" }.joined(separator: "; "))); chain of \(check.entriesChecked) entries verifies"
+            return "CONSENT, ENROLL, IDENTIFY, VERIFY logged with results (\(new.map { "\($0.operation): \($0.result)" }.joined(separator: "; "))); chain of \(check.entriesChecked) entries verifies"
         }, violation: { world in
             let c = try await world.cluster()
             _ = try await c.identify(LocalCluster.record(P.audit + 100, impression: 1))
@@ -211,7 +212,7 @@ enum ClusterScenarios {
             let gated = try SubjectReports.report(store: c.store, control: w.control, token: token, iin: iin, request: "req-subject-1")
             guard let report = gated.value else { throw RuleBroken("report refused: \(gated.decision.reason)") }
             let operations = report.actions.map(\.operation)
-            try require(operations == ["enroll", "verify"], "listed: \(operations)")
+            try require(operations == ["consent", "enroll", "verify"], "listed: \(operations)")
             try require(!report.actions.contains { SubjectTransparency.isExempt(role: $0.role) }, "an exempt body's action is listed")
             try require(report.consentHolders.count == 1, "consent holders: \(report.consentHolders.count)")
             return "report lists \(operations.joined(separator: ", ")) by \(Set(report.actions.map(\.who)).sorted().joined(separator: ", ")); the investigator's view of the record is not listed; \(report.consentHolders.count) consent holder"

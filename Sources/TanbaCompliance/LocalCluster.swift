@@ -110,8 +110,30 @@ final class LocalCluster: @unchecked Sendable {
         try await (caller ?? station).call(message, to: "coordinator", at: Self.coordinatorAddress, deadline: .seconds(30))
     }
 
+    /// The station's signed consent for `iin`, dated today: the coordinator refuses ENROLL
+    /// and UPDATE without a valid consent on record (ERROR 14) [BIO 3].
+    func consent(_ iin: IIN, name: String = "Compliance Person") async throws {
+        let form = ConsentRecord(operatorEmployee: "op-0001", branch: "Astana-Esil-3", station: station.identity.name,
+                                 subjectName: name, subjectIIN: iin, date: EnrollmentRules(now: Date()).today,
+                                 formReference: "form-\(UUID().uuidString.prefix(8))")
+        let document = form.canonicalJSON()
+        guard case .consentAnswer = try await ask(.consent(ConsentRequest(iin: iin, action: .granted, document: document,
+                                                                          signature: Array(try station.identity.signingKey.signature(for: document)))))
+        else { throw RuleBroken("CONSENT was not answered with a consent answer") }
+    }
+
+    /// The six fingers the four-finger records do not capture, excepted with a reason: the
+    /// coordinator refuses a ten-print with fingers neither captured nor excepted [BIO 6, 7].
+    static func exceptions(for record: FingerprintRecord) -> [FingerException] {
+        let captured = Set(record.views.map(\.position))
+        return FingerPosition.tenPrint.filter { !captured.contains($0) }
+            .map { FingerException(position: $0, kind: .bandaged, reason: "compliance fixture: four-finger record") }
+    }
+
     func enroll(_ iin: IIN, _ record: FingerprintRecord) async throws -> EnrollAnswer {
-        guard case .enrollAnswer(let a) = try await ask(.enroll(EnrollRequest(iin: iin, record: record))) else {
+        try await consent(iin)
+        guard case .enrollAnswer(let a) = try await ask(.enroll(EnrollRequest(iin: iin, record: record,
+                                                                              exceptions: Self.exceptions(for: record)))) else {
             throw RuleBroken("ENROLL was not answered with an enroll answer")
         }
         return a
@@ -132,7 +154,9 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     func update(_ iin: IIN, _ record: FingerprintRecord, reason: String) async throws {
-        guard case .updateAnswer(let archived, _) = try await ask(.update(UpdateRequest(iin: iin, record: record, reason: reason))),
+        try await consent(iin)   // re-enrollment needs fresh written consent [BIO 8]
+        guard case .updateAnswer(let archived, _) = try await ask(.update(UpdateRequest(iin: iin, record: record, reason: reason,
+                                                                                          exceptions: Self.exceptions(for: record)))),
               archived else { throw RuleBroken("UPDATE did not archive the previous enrollment") }
     }
 

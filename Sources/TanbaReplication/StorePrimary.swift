@@ -180,10 +180,11 @@ public final class StorePrimary: @unchecked Sendable {
 
     // MARK: Serving over TanbaWire
 
-    /// ENROLL / UPDATE / DELETE / STATUS / REPLICA_STATUS, for `tanba store primary`
-    /// (until the coordinator embeds this). The wire ENROLL carries no name or consent
-    /// yet: the identity holds the IIN only, the consent and capture metadata name the
-    /// sending node; the coordinator will pass the real ones through `enroll(...)`.
+    /// ENROLL / UPDATE / DELETE / STATUS / REPLICA_STATUS, for the standalone
+    /// `tanba store primary` (store fault scenarios, `cluster/chaos`). It checks no consent:
+    /// the identity holds the IIN only, the consent and capture metadata name the sending
+    /// node. The coordinator embeds `StorePrimary` and passes the real identity and the
+    /// station's consent through `Store` (docs/cluster.md "Consent and rules").
     public func handle(sender: String, _ message: WireMessage) async -> WireMessage {
         let actor = Actor(login: sender, role: "station", basis: "TanbaWire \(message.type)")
         do {

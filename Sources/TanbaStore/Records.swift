@@ -71,10 +71,14 @@ public struct Consent: Sendable, Equatable, Codable {
     public var signatureReference: String
     /// The operator (login) who accepted the form.
     public var acceptedBy: String
+    /// The document as the station signed it, when the consent came over the wire
+    /// (CONSENT 0x0A); nil for consents recorded otherwise (bulk loads, older rows).
+    public var signed: SignedConsentDocument?
 
     public init(operatorName: String, operatorBIN: String, term: String, thirdPartyTransfer: Bool = false,
                 crossBorderTransfer: Bool = false, publication: Bool = false, signedAt: String = AstanaTime.now(),
-                signatureReference: String, acceptedBy: String) {
+                signatureReference: String, acceptedBy: String, document: SignedConsentDocument? = nil) {
+        self.signed = document
         self.operatorName = operatorName
         self.operatorBIN = operatorBIN
         self.term = term
@@ -84,6 +88,30 @@ public struct Consent: Sendable, Equatable, Codable {
         self.signedAt = signedAt
         self.signatureReference = signatureReference
         self.acceptedBy = acceptedBy
+    }
+}
+
+/// A station's signed consent form as kept with the person: the facts [PD 8.4] asks for
+/// that `Consent` does not name, and the signed bytes that prove them [PD 8.3].
+public struct SignedConsentDocument: Sendable, Equatable, Codable {
+    /// The form's ID (`ConsentRecord.id`): a re-enrollment must come with a new one [BIO 8].
+    public var id: String
+    public var branch: String
+    public var station: String
+    public var subjectName: String
+    public var subjectIIN: String
+    /// The station's canonical JSON and its Ed25519 signature over it.
+    public var document: [UInt8]
+    public var signature: [UInt8]
+    public init(id: String, branch: String, station: String, subjectName: String, subjectIIN: String,
+                document: [UInt8], signature: [UInt8]) {
+        self.id = id
+        self.branch = branch
+        self.station = station
+        self.subjectName = subjectName
+        self.subjectIIN = subjectIIN
+        self.document = document
+        self.signature = signature
     }
 }
 

@@ -69,7 +69,7 @@ public final class Store: @unchecked Sendable {
 
     // MARK: Transactions
 
-    private func locked<T>(_ body: () throws -> T) throws -> T {
+    func locked<T>(_ body: () throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
         return try body()
@@ -77,7 +77,7 @@ public final class Store: @unchecked Sendable {
 
     /// A write transaction whose changes are also captured as one changeset.
     @discardableResult
-    private func write<T>(_ body: () throws -> T) throws -> T {
+    func write<T>(_ body: () throws -> T) throws -> T {
         try db.transaction {
             let capture = capturesChanges ? try ChangeCapture(db: db, tables: StoreSchema.replicatedTables) : nil
             let result = try body()
@@ -86,7 +86,7 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    private func auditEntry(_ actor: Actor, _ operation: String, _ subject: String?, _ result: String) -> AuditEntry {
+    func auditEntry(_ actor: Actor, _ operation: String, _ subject: String?, _ result: String) -> AuditEntry {
         AuditEntry(actor: actor.login, role: actor.role, basis: actor.basis, caseNumber: actor.caseNumber,
                    operation: operation, subjectRef: subject, result: result)
     }
@@ -109,12 +109,12 @@ public final class Store: @unchecked Sendable {
 
     // MARK: Enrollment
 
-    private static func randomID() -> [UInt8] {
+    static func randomID() -> [UInt8] {
         var g = SystemRandomNumberGenerator()
         return (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }
     }
 
-    private func personID(_ iin: IIN) throws -> [UInt8]? {
+    func personID(_ iin: IIN) throws -> [UInt8]? {
         try db.query("SELECT person_id FROM persons WHERE iin_hash = ?", [.blob(iinHash(iin))]).first?[0].bytes
     }
 
@@ -168,8 +168,10 @@ public final class Store: @unchecked Sendable {
 
     /// Enrolls a new person with their written consent. Throws `alreadyEnrolled` for a
     /// known IIN: replacing data is `reenroll`, which archives the old enrollment.
+    /// `answering`: the first answer to the request that asked for it, kept in the same
+    /// transaction (a retry after a restart gets it instead of a second enrollment).
     public func enroll(_ identity: PersonIdentity, iin: IIN, enrollment: Enrollment, consent: Consent,
-                       by actor: Actor) throws {
+                       by actor: Actor, answering: AnsweredRequest? = nil) throws {
         try Store.validate(enrollment)
         try locked {
             guard try personID(iin) == nil else { throw StoreError.alreadyEnrolled }
@@ -188,6 +190,7 @@ public final class Store: @unchecked Sendable {
                 try insertEnrollment(enrollment, person: person, key: key)
                 try insertConsent(consent, person: person, key: key)
                 try audit.append(auditEntry(actor, "enroll", subjectReference(iin), "ok"))
+                if let answering { try insertAnswer(answering) }
             }
         }
     }
@@ -317,7 +320,8 @@ public final class Store: @unchecked Sendable {
     /// Re-enrollment [BIO 8, 9]: the new enrollment replaces the current one, which moves
     /// to the archive (sealed as one value, excluded from matching). A new consent is
     /// required and stored.
-    public func reenroll(iin: IIN, enrollment: Enrollment, consent: Consent, by actor: Actor) throws {
+    public func reenroll(iin: IIN, enrollment: Enrollment, consent: Consent, by actor: Actor,
+                         answering: AnsweredRequest? = nil) throws {
         try Store.validate(enrollment)
         try locked {
             guard let person = try personID(iin) else { throw StoreError.notEnrolled }
@@ -344,6 +348,7 @@ public final class Store: @unchecked Sendable {
                 try insertConsent(consent, person: person, key: key)
                 try db.run("UPDATE persons SET updated_at = ? WHERE person_id = ?", [.text(AstanaTime.now()), .blob(person)])
                 try audit.append(auditEntry(actor, "reenroll", subjectReference(iin), "ok"))
+                if let answering { try insertAnswer(answering) }
             }
         }
     }
@@ -442,15 +447,27 @@ public final class Store: @unchecked Sendable {
     /// removed and a deletion record is written with the audit entry, in one
     /// transaction. Returns false when no one with this IIN is enrolled.
     @discardableResult
-    public func delete(iin: IIN, request: DeletionRequest, by actor: Actor) throws -> Bool {
+    public func delete(iin: IIN, request: DeletionRequest, by actor: Actor, answering: AnsweredRequest? = nil) throws -> Bool {
         try locked {
             let subject = subjectReference(iin)
+            // Consent documents received for the IIN go too (keys first): the person asked
+            // for their data to be deleted, and a new enrollment needs new consent anyway.
+            let consentDocuments = try shredConsentDocuments(iin: iin)
+            func removeConsentDocuments() throws {
+                for id in consentDocuments { try db.run("DELETE FROM consent_documents WHERE consent_id = ?", [.blob(id)]) }
+            }
             guard let person = try personID(iin) else {
-                try write { try audit.append(auditEntry(actor, "delete", subject, "not enrolled")) }
+                try write {
+                    try removeConsentDocuments()
+                    try audit.append(auditEntry(actor, "delete", subject, "not enrolled"))
+                    if let answering { try insertAnswer(answering) }
+                }
                 return false
             }
             try keys.shred(owner: person)
             try write {
+                try removeConsentDocuments()
+                if let answering { try insertAnswer(answering) }
                 try removeRows(person: person)
                 try db.run("INSERT INTO deletion_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
                     .blob(Store.randomID()), .text(subject), .blob(person), .text(request.requestedBy), .text(request.branch),

@@ -16,7 +16,8 @@ public enum StoreSchema {
     /// deletions from the live log.
     public static let replicatedTables = [
         "persons", "enrollments", "enrollment_templates", "consents", "archive",
-        "deletion_records", "accounts", "audit_archive", "audit_segments", "audit_log",
+        "deletion_records", "accounts", "consent_documents", "answered_requests",
+        "audit_archive", "audit_segments", "audit_log",
     ]
 
     public static let migrations: [Migration] = [
@@ -164,6 +165,39 @@ public enum StoreSchema {
             -- WHERE shard_key % n = s without decrypting anyone else. NULL for rows written
             -- before version 4 until Store.init fills them in.
             ALTER TABLE persons ADD COLUMN shard_key INTEGER;
+            """),
+        Migration(version: 5, name: "consent documents, answered requests", sql: """
+            -- Consent documents as the stations signed and sent them (CONSENT 0x0A) [BIO 3],
+            -- [PD 8.3]: kept from arrival, before the enrollment they cover exists, so each is
+            -- sealed under a data key of its own (owner = consent_id) and shredded with the
+            -- person's data. The latest row for an IIN (highest seq) decides: a grant, or the
+            -- revocation that ended it.
+            CREATE TABLE consent_documents (
+                consent_id      BLOB PRIMARY KEY,      -- 16 random bytes; the data key's owner
+                iin_hash        BLOB NOT NULL,         -- HMAC-SHA256(lookup key, IIN)
+                seq             INTEGER NOT NULL,      -- arrival order
+                action          TEXT NOT NULL CHECK (action IN ('granted', 'revoked')),
+                given_on        TEXT NOT NULL,         -- date on the form, YYYY-MM-DD
+                last_day        TEXT,                  -- last day the term covers; NULL: until revoked
+                doc_hash        BLOB NOT NULL,         -- SHA-256(document || signature): re-deliveries
+                sealed_document BLOB NOT NULL,         -- signed document, signature, station
+                received_at     TEXT NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX consent_documents_by_iin ON consent_documents(iin_hash, seq);
+
+            -- The first answer to each state-changing request (ENROLL, UPDATE, DELETE,
+            -- CONSENT), written in the transaction of the change it answers: a retry after
+            -- a coordinator restart gets this answer, never a second execution. Answers hold
+            -- outcomes and shard coverage only — no personal data.
+            CREATE TABLE answered_requests (
+                sender      TEXT NOT NULL,
+                request_id  BLOB NOT NULL,             -- 16 bytes
+                fingerprint BLOB NOT NULL,             -- SHA-256(type || payload) of the request
+                answer      BLOB NOT NULL,             -- answer type byte || encoded body
+                answered_at TEXT NOT NULL,
+                PRIMARY KEY (sender, request_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX answered_requests_by_time ON answered_requests(answered_at);
             """),
     ]
 }

@@ -65,8 +65,14 @@ public enum NodeName {
 /// peer's certificate chain but cannot tell us *whose* certificate it was.
 public struct Envelope: Equatable, Sendable {
     public static let magic: [UInt8] = Array("TNBW".utf8)
-    public static let version: UInt8 = 1
+    /// The newest protocol version this node speaks; it decodes every version in
+    /// `supportedVersions`. Senders use the oldest version that can carry the message
+    /// (`WireMessage.protocolVersion`), so version-1 nodes keep working in a mixed cluster.
+    public static let currentVersion: UInt8 = 2
+    public static let supportedVersions: ClosedRange<UInt8> = 1...2
     public static let signatureSize = 64
+
+    public var version: UInt8
 
     public var type: MessageType
     public var requestID: RequestID
@@ -78,7 +84,8 @@ public struct Envelope: Equatable, Sendable {
     public var signature: [UInt8]
 
     public init(type: MessageType, requestID: RequestID, sender: String, timestamp: Int64,
-                payload: [UInt8], signature: [UInt8] = []) {
+                payload: [UInt8], signature: [UInt8] = [], version: UInt8 = 1) {
+        self.version = version
         self.type = type
         self.requestID = requestID
         self.sender = sender
@@ -91,7 +98,7 @@ public struct Envelope: Equatable, Sendable {
     func signedBytes() -> [UInt8] {
         var w = WireWriter(capacity: 40 + sender.utf8.count + payload.count + Self.signatureSize)
         w.raw(Self.magic)
-        w.u8(Self.version)
+        w.u8(version)
         w.u8(type.rawValue)
         w.u64(requestID.high)
         w.u64(requestID.low)
@@ -113,7 +120,7 @@ public struct Envelope: Equatable, Sendable {
         var r = WireReader(bytes)
         guard try r.take(4, "magic").elementsEqual(magic) else { throw .badMagic }
         let version = try r.u8("version")
-        guard version == Self.version else { throw .unsupportedVersion(version) }
+        guard supportedVersions.contains(version) else { throw .unsupportedVersion(version) }
         let code = try r.u8("message type")
         guard let type = MessageType(rawValue: code) else { throw .unknownMessageType(code) }
         let high = try r.u64("request ID"), low = try r.u64("request ID")
@@ -124,12 +131,12 @@ public struct Envelope: Equatable, Sendable {
         let signature = Array(try r.take(signatureSize, "signature"))
         try r.finish()
         return Envelope(type: type, requestID: RequestID(high: high, low: low), sender: sender,
-                        timestamp: timestamp, payload: payload, signature: signature)
+                        timestamp: timestamp, payload: payload, signature: signature, version: version)
     }
 
     /// The message carried, decoded according to `type`.
     public func message() throws(DecodeError) -> WireMessage {
-        try WireMessage.decode(type: type, payload: payload)
+        try WireMessage.decode(type: type, payload: payload, version: version)
     }
 }
 
@@ -155,7 +162,7 @@ public struct NodeIdentity: Sendable {
     /// Signs `message` into an envelope and returns its bytes.
     public func seal(_ message: WireMessage, requestID: RequestID, timestamp: Int64 = WireClock.nowMilliseconds()) -> [UInt8] {
         var envelope = Envelope(type: message.type, requestID: requestID, sender: name,
-                                timestamp: timestamp, payload: message.encodedBody())
+                                timestamp: timestamp, payload: message.encodedBody(), version: message.protocolVersion)
         let signed = envelope.signedBytes()
         // Signing with an in-memory Ed25519 key cannot fail short of memory exhaustion.
         envelope.signature = Array(try! signingKey.signature(for: signed))

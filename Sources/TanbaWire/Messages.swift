@@ -82,12 +82,25 @@ public struct WireErrorCode: RawRepresentable, Hashable, Sendable {
     public static let timedOut = WireErrorCode(rawValue: 11)
     public static let requestIDReused = WireErrorCode(rawValue: 12)
     public static let `internal` = WireErrorCode(rawValue: 13)
+    /// ENROLL/UPDATE refused: no valid consent on record for the IIN (none received,
+    /// revoked, or its term ended) [BIO 3], [PD 8].
+    public static let consentRequired = WireErrorCode(rawValue: 14)
+    /// ENROLL/UPDATE refused by the enrollment rules (age, guardian, fingers) [BIO 4–10].
+    public static let ruleViolation = WireErrorCode(rawValue: 15)
+    /// CONSENT refused: the document's signature does not verify with the sender's key.
+    public static let badConsentSignature = WireErrorCode(rawValue: 16)
 }
 
 public struct EnrollRequest: Equatable, Sendable {
     public var iin: IIN
     public var record: FingerprintRecord
-    public init(iin: IIN, record: FingerprintRecord) { self.iin = iin; self.record = record }
+    /// Fingers not captured and why [BIO 7] (protocol version 2; a version-1 ENROLL has none).
+    public var exceptions: [FingerException]
+    public init(iin: IIN, record: FingerprintRecord, exceptions: [FingerException] = []) {
+        self.iin = iin
+        self.record = record
+        self.exceptions = exceptions
+    }
 }
 
 public struct IdentifyRequest: Equatable, Sendable {
@@ -113,10 +126,13 @@ public struct UpdateRequest: Equatable, Sendable {
     public var iin: IIN
     public var record: FingerprintRecord
     public var reason: String
-    public init(iin: IIN, record: FingerprintRecord, reason: String) {
+    /// As in ENROLL (protocol version 2).
+    public var exceptions: [FingerException]
+    public init(iin: IIN, record: FingerprintRecord, reason: String, exceptions: [FingerException] = []) {
         self.iin = iin
         self.record = record
         self.reason = reason
+        self.exceptions = exceptions
     }
 }
 
@@ -237,6 +253,17 @@ public enum WireMessage: Equatable, Sendable {
     /// Store replication between primary and standbys (ReplicationMessages.swift).
     case replication(ReplicationMessage)
 
+    /// The oldest protocol version that can carry this message: 2 only for an ENROLL or
+    /// UPDATE with finger exceptions; everything else keeps the version-1 layout, so nodes
+    /// that speak only version 1 keep understanding it (docs/protocol.md "Versioning rule").
+    public var protocolVersion: UInt8 {
+        switch self {
+        case .enroll(let m) where !m.exceptions.isEmpty: 2
+        case .update(let m) where !m.exceptions.isEmpty: 2
+        default: 1
+        }
+    }
+
     public var type: MessageType {
         switch self {
         case .enroll: .enroll
@@ -273,12 +300,14 @@ public enum WireMessage: Equatable, Sendable {
         switch self {
         case .enroll(let m):
             w.iin(m.iin); w.record(m.record)
+            if protocolVersion >= 2 { w.exceptions(m.exceptions) }
         case .identify(let m):
             w.record(m.probe); w.u16(UInt16(clamping: m.topK)); w.f64(m.targetFPIR)
         case .verify(let m):
             w.iin(m.claimedIIN); w.record(m.probe)
         case .update(let m):
             w.iin(m.iin); w.record(m.record); w.text(m.reason)
+            if protocolVersion >= 2 { w.exceptions(m.exceptions) }
         case .delete(let m):
             w.iin(m.iin); w.text(m.reason)
         case .ping(let nonce):
@@ -321,12 +350,15 @@ public enum WireMessage: Equatable, Sendable {
         return w.bytes
     }
 
-    public static func decode(type: MessageType, payload: [UInt8]) throws(DecodeError) -> WireMessage {
+    /// `version` is the envelope's protocol version (1 or 2); only ENROLL and UPDATE differ.
+    public static func decode(type: MessageType, payload: [UInt8], version: UInt8 = 1) throws(DecodeError) -> WireMessage {
         var r = WireReader(payload)
         let message: WireMessage
         switch type {
         case .enroll:
-            message = .enroll(EnrollRequest(iin: try r.iin("iin"), record: try r.record("record", views: 1...10)))
+            let iin = try r.iin("iin")
+            let record = try r.record("record", views: 1...10)
+            message = .enroll(EnrollRequest(iin: iin, record: record, exceptions: try r.optionalExceptions(version: version)))
         case .identify:
             let probe = try r.record("probe", views: BodyLimits.fingersPerProbe)
             let topK = Int(try r.u16("top-K"))
@@ -338,8 +370,11 @@ public enum WireMessage: Equatable, Sendable {
             message = .verify(VerifyRequest(claimedIIN: try r.iin("claimed IIN"),
                                             probe: try r.record("probe", views: BodyLimits.fingersPerProbe)))
         case .update:
-            message = .update(UpdateRequest(iin: try r.iin("iin"), record: try r.record("record", views: 1...10),
-                                            reason: try r.text("reason")))
+            let iin = try r.iin("iin")
+            let record = try r.record("record", views: 1...10)
+            let reason = try r.text("reason")
+            message = .update(UpdateRequest(iin: iin, record: record, reason: reason,
+                                            exceptions: try r.optionalExceptions(version: version)))
         case .delete:
             message = .delete(DeleteRequest(iin: try r.iin("iin"), reason: try r.text("reason")))
         case .ping:
@@ -444,6 +479,22 @@ extension WireWriter {
     mutating func coverage(_ c: ShardCoverage) {
         bool(c.isPartial); shards(c.contributed); shards(c.missing)
     }
+
+    mutating func exceptions(_ list: [FingerException]) {
+        let kept = list.prefix(10)
+        u8(UInt8(kept.count))
+        for e in kept { u8(e.position.rawValue); u8(e.kind.wireCode); text(e.reason) }
+    }
+}
+
+extension FingerException.Kind {
+    /// Wire codes (docs/protocol.md): 1 missing, 2 bandaged, 3 wound, 4 deformed, 5 no pattern.
+    static let wireCodes: [FingerException.Kind: UInt8] = [.missing: 1, .bandaged: 2, .wound: 3, .deformed: 4, .noPattern: 5]
+    var wireCode: UInt8 { Self.wireCodes[self]! }
+    init?(wireCode: UInt8) {
+        guard let kind = Self.wireCodes.first(where: { $0.value == wireCode })?.key else { return nil }
+        self = kind
+    }
 }
 
 extension WireReader {
@@ -507,6 +558,38 @@ extension WireReader {
         ids.reserveCapacity(n)
         for _ in 0..<n { ids.append(try u16(field)) }
         return ids
+    }
+
+    /// u8 count (≤ 10) × { u8 position (one of the ten fingers, each at most once), u8 kind,
+    /// `text` reason }. Whether the reasons and positions satisfy the enrollment rules is the
+    /// coordinator's check (a typed refusal), not the decoder's.
+    /// Version 2 appends the exception list to ENROLL and UPDATE; an encoder leaves it out
+    /// when it is empty (that message is then the version-1 layout), so a version-2 decoder
+    /// takes it when bytes remain. A version-1 decoder never does: trailing bytes are an error.
+    mutating func optionalExceptions(version: UInt8) throws(DecodeError) -> [FingerException] {
+        version >= 2 && remaining > 0 ? try exceptions() : []
+    }
+
+    mutating func exceptions() throws(DecodeError) -> [FingerException] {
+        let n = Int(try u8("exception count"))
+        guard n <= 10 else { throw .oversized(field: "finger exceptions", size: n, limit: 10) }
+        var list: [FingerException] = []
+        var seen = Set<FingerPosition>()
+        for _ in 0..<n {
+            let code = try u8("exception finger position")
+            guard let position = FingerPosition(rawValue: code), FingerPosition.tenPrint.contains(position) else {
+                throw .invalidValue(field: "exception finger position", reason: "\(code) is not one of the ten fingers")
+            }
+            guard seen.insert(position).inserted else {
+                throw .invalidValue(field: "exception finger position", reason: "finger position \(code) appears twice")
+            }
+            let kindCode = try u8("exception kind")
+            guard let kind = FingerException.Kind(wireCode: kindCode) else {
+                throw .invalidValue(field: "exception kind", reason: "unknown code \(kindCode) (1 missing, 2 bandaged, 3 wound, 4 deformed, 5 no pattern)")
+            }
+            list.append(FingerException(position: position, kind: kind, reason: try text("exception reason")))
+        }
+        return list
     }
 
     mutating func coverage() throws(DecodeError) -> ShardCoverage {

@@ -37,6 +37,7 @@ public actor RequestDeduplicator<Answer: Sendable> {
     public let lifetimeMilliseconds: Int64
     public let weightBudget: Int
     private let weight: @Sendable (Answer) -> Int
+    private let retain: @Sendable (Answer) -> Bool
     private var entries: [Key: Entry] = [:]
     private var totalWeight = 0
     /// Insertion order, for eviction; may hold keys already removed (skipped lazily).
@@ -45,13 +46,18 @@ public actor RequestDeduplicator<Answer: Sendable> {
 
     /// Defaults: 100,000 answers, 120 s, 256 MiB when `weight` is the answer's size in bytes
     /// (the default weight of 1 per answer makes the budget a second count limit).
+    /// `retain` says whether a completed answer is kept for repeats; an answer that is not
+    /// (e.g. "unavailable, retry later") lets the retry run again instead of replaying a
+    /// refusal the retry exists to get past. Repeats that arrive while it runs still share it.
     public init(capacity: Int = 100_000, lifetimeMilliseconds: Int64 = 120_000, weightBudget: Int = 256 << 20,
-                weight: @escaping @Sendable (Answer) -> Int = { _ in 1 }) {
+                weight: @escaping @Sendable (Answer) -> Int = { _ in 1 },
+                retain: @escaping @Sendable (Answer) -> Bool = { _ in true }) {
         precondition(capacity > 0 && lifetimeMilliseconds > 0 && weightBudget > 0)
         self.capacity = capacity
         self.lifetimeMilliseconds = lifetimeMilliseconds
         self.weightBudget = weightBudget
         self.weight = weight
+        self.retain = retain
     }
 
     public var count: Int { entries.count }
@@ -79,7 +85,9 @@ public actor RequestDeduplicator<Answer: Sendable> {
         insert(key, .running(task, fingerprint: fingerprint))
         let answer = await task.value
         // Still ours unless evicted meanwhile; then the answer is not kept.
-        if case .running = entries[key] {
+        if case .running = entries[key], !retain(answer) {
+            remove(key)
+        } else if case .running = entries[key] {
             let w = max(0, weight(answer))
             entries[key] = .done(answer, fingerprint: fingerprint, expires: now + lifetimeMilliseconds, weight: w)
             totalWeight += w

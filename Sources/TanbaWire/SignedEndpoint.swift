@@ -7,31 +7,65 @@ import Crypto
 /// Anything wrong with a request becomes a signed ERROR answer saying what was wrong, and
 /// the node keeps serving: garbage, truncation, unknown version or type, unknown signer,
 /// bad signature, stale timestamp, request ID reused for different content.
+/// Who sent a request and which one it is: what a handler needs to keep the request's
+/// answer durably (the coordinator's answered-requests table).
+public struct RequestContext: Sendable, Equatable {
+    public var sender: String
+    public var requestID: RequestID
+    /// SHA-256 of the message type byte and the payload: the same ID with other content is
+    /// another request.
+    public var fingerprint: [UInt8]
+    public init(sender: String, requestID: RequestID, fingerprint: [UInt8]) {
+        self.sender = sender
+        self.requestID = requestID
+        self.fingerprint = fingerprint
+    }
+}
+
 public struct SignedService: Sendable {
     public typealias Handler = @Sendable (_ sender: String, _ request: WireMessage) async -> WireMessage
+    public typealias ContextHandler = @Sendable (_ context: RequestContext, _ request: WireMessage) async -> WireMessage
 
     public let identity: NodeIdentity
     public let keyring: Keyring
     public let deduplicator: RequestDeduplicator<WireMessage>
-    private let handler: Handler
+    private let handler: ContextHandler
     private let clock: @Sendable () -> Int64
 
     public init(identity: NodeIdentity, keyring: Keyring,
                 deduplicator: RequestDeduplicator<WireMessage> = SignedService.defaultDeduplicator(),
                 clock: @escaping @Sendable () -> Int64 = WireClock.nowMilliseconds,
                 handler: @escaping Handler) {
+        self.init(identity: identity, keyring: keyring, deduplicator: deduplicator, clock: clock,
+                  contextHandler: { context, request in await handler(context.sender, request) })
+    }
+
+    private init(identity: NodeIdentity, keyring: Keyring, deduplicator: RequestDeduplicator<WireMessage>,
+                 clock: @escaping @Sendable () -> Int64, contextHandler: @escaping ContextHandler) {
         self.identity = identity
         self.keyring = keyring
         self.deduplicator = deduplicator
         self.clock = clock
-        self.handler = handler
+        self.handler = contextHandler
+    }
+
+    /// For handlers that need the request ID (to keep answers beyond this cache's lifetime).
+    /// A factory rather than an init: two inits differing only in the closure's parameters
+    /// make every trailing closure ambiguous.
+    public static func withContext(identity: NodeIdentity, keyring: Keyring,
+                                   deduplicator: RequestDeduplicator<WireMessage> = SignedService.defaultDeduplicator(),
+                                   clock: @escaping @Sendable () -> Int64 = WireClock.nowMilliseconds,
+                                   handler: @escaping ContextHandler) -> SignedService {
+        SignedService(identity: identity, keyring: keyring, deduplicator: deduplicator, clock: clock, contextHandler: handler)
     }
 
     /// 100,000 answers or 256 MiB of encoded answers, whichever is reached first, for
-    /// 120 s (at least twice the keyring's default 30 s window).
+    /// 120 s (at least twice the keyring's default 30 s window). Transient refusals
+    /// (unavailable, overloaded, timed out: "nothing done, retry later") are not kept, so
+    /// a retry with the same request ID is executed once the cause is gone.
     public static func defaultDeduplicator() -> RequestDeduplicator<WireMessage> {
         RequestDeduplicator(capacity: 100_000, lifetimeMilliseconds: 120_000, weightBudget: 256 << 20,
-                            weight: { 64 + $0.encodedBody().count })
+                            weight: { 64 + $0.encodedBody().count }, retain: { !$0.isTransientRefusal })
     }
 
     /// Pass this to `Transport.listen`.
@@ -61,9 +95,9 @@ public struct SignedService: Sendable {
         let key = RequestDeduplicator<WireMessage>.Key(sender: envelope.sender, requestID: envelope.requestID)
         let fingerprint = Array(SHA256.hash(data: [envelope.type.rawValue] + envelope.payload))
         let handler = self.handler
-        let sender = envelope.sender
+        let context = RequestContext(sender: envelope.sender, requestID: envelope.requestID, fingerprint: fingerprint)
         let answer: WireMessage
-        switch await deduplicator.run(key, fingerprint: fingerprint, now: now, { await handler(sender, request) }) {
+        switch await deduplicator.run(key, fingerprint: fingerprint, now: now, { await handler(context, request) }) {
         case .fresh(let a), .repeated(let a): answer = a
         case .conflict:
             answer = .error(code: .requestIDReused, message: "request ID \(envelope.requestID) was already used for another request")
@@ -134,5 +168,15 @@ public struct SignedCaller: Sendable {
         do { answer = try envelope.message() } catch { throw .malformedAnswer(error) }
         if case .error(let code, let text) = answer { throw .remote(code: code, message: text) }
         return answer
+    }
+}
+
+extension WireMessage {
+    /// An ERROR that says "retry later": the request had no effect that a retry could repeat
+    /// (or, for a write the synchronous standby did not confirm, the retry is how it gets
+    /// acknowledged), so its answer must not be replayed to the retry.
+    public var isTransientRefusal: Bool {
+        guard case .error(let code, _) = self else { return false }
+        return code == .unavailable || code == .overloaded || code == .timedOut
     }
 }

@@ -35,6 +35,8 @@ struct ChaosCommand: ParsableCommand {
     @Option(help: "Seed of the synthetic templates and the fault points.") var seed: UInt64 = 2026
     @Option(help: "Keep run directories under this folder (default: a temporary folder, removed).") var work: String?
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "primary-kill: drive a coordinator (embedding the store primary) and a worker instead of `tanba store primary`.")
+    var throughCoordinator = false
 
     struct Totals: Encodable {
         var scenario: String
@@ -52,7 +54,7 @@ struct ChaosCommand: ParsableCommand {
                                        clients: clients, run: index)
             let result: ChaosRun.Result
             switch scenario {
-            case .primaryKill: result = try harness.primaryKill()
+            case .primaryKill: result = try throughCoordinator ? harness.coordinatorKill() : harness.primaryKill()
             case .standbyPartition: result = try harness.standbyPartition(seconds: partitionSeconds)
             case .diskFull: result = try harness.diskFull()
             }
@@ -92,7 +94,7 @@ final class ChaosRun: @unchecked Sendable {
     let master: MasterKey
     let generator: SyntheticTemplateGenerator
     let runIndex: Int
-    private var processes: [String: Process] = [:]
+    var processes: [String: Process] = [:]
     private var mounted: String?
 
     init(directory: String, seed: UInt64, enrollments: Int, clients: Int, run: Int) throws {
@@ -105,7 +107,9 @@ final class ChaosRun: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         pki = dir + "/pki"
         try DevelopmentPKI.initialize(directory: dir + "/ca")
-        for name in ["store-a", "store-b", "chaos"] { try DevelopmentPKI.issue(name: name, caDirectory: dir + "/ca", directory: pki) }
+        for name in ["store-a", "store-b", "chaos", "coordinator", "worker-1"] {
+            try DevelopmentPKI.issue(name: name, caDirectory: dir + "/ca", directory: pki)
+        }
         master = MasterKey.generate(id: "chaos\(run)")
         masterFile = dir + "/master.key"
         try master.write(to: masterFile)
@@ -146,17 +150,9 @@ final class ChaosRun: @unchecked Sendable {
     func start(_ node: String, role: String, config: StoreNodeConfig, extra: [String] = []) throws -> String {
         try? FileManager.default.removeItem(atPath: config.readyFile!)
         let path = try writeConfig(node, config)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["store", role, "--config", path] + extra
+        try spawn(node, ["store", role, "--config", path] + extra)
+        let process = processes[node]!
         let log = "\(dir)/\(node).log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = FileHandle(forWritingAtPath: log)!
-        handle.seekToEndOfFile()
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        processes[node] = process
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if let text = FileManager.default.contents(atPath: config.readyFile!) {

@@ -7,6 +7,7 @@ import TanbaCore
 import TanbaImaging
 import TanbaMatch
 import TanbaOps
+import TanbaReplication
 import TanbaCompliance
 import TanbaAccess
 import TanbaStore
@@ -79,6 +80,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let store = try Store(path: storePath, master: master)
         let directory = try SubjectDirectory(path: c.directory.map { ConfigFile.resolve($0, relativeTo: config) } ?? storePath + ".directory",
                                              master: master)
+        // The directory file is this host's; the store is replicated. On a promoted standby's
+        // files (or after losing the file) the list is rebuilt from the store.
+        if try directory.count != store.personCount {
+            let persons = try directory.rebuild(from: store)
+            logger.notice("IIN directory rebuilt from the store", metadata: ["persons": "\(persons)"])
+        }
         // The shard map: from the map file when a previous run (or an admin) changed it.
         let mapPath = c.mapFile.map { ConfigFile.resolve($0, relativeTo: config) } ?? storePath + ".map.json"
         var map = ShardMap(shardCount: c.shards, replicas: c.replicas, workers: c.workers.map { ShardMap.Worker(name: $0.name, address: $0.address) })
@@ -91,7 +98,22 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
         let names = AddressNames()
         for w in map.workers { names.set(w.address, w.name) }
+        for peer in [c.standby].compactMap({ $0 }) + c.copies { names.set(peer.address, peer.name) }
         let transport = credentials.transport(concurrency: c.concurrency, names: names)
+        let caller = SignedCaller(identity: credentials.identity, keyring: credentials.keyring, transport: transport)
+        guard ["sync", "async"].contains(c.replication) else {
+            throw CommandError("replication must be \"sync\" or \"async\", not \"\(c.replication)\"")
+        }
+        var replicationOptions = StorePrimary.Options()
+        replicationOptions.syncTimeout = .milliseconds(c.syncTimeoutMs)
+        replicationOptions.maxBacklog = c.maxBacklog
+        let standbyPeer = c.standby.map { StorePrimary.Peer(node: $0.name, address: $0.address) }
+        // Asynchronous mode: the standby is one more background copy.
+        let asyncPeers = (c.replication == "async" ? [standbyPeer].compactMap { $0 } : [])
+            + c.copies.map { StorePrimary.Peer(node: $0.name, address: $0.address) }
+        let primary = StorePrimary(store: store, caller: caller, standby: c.replication == "sync" ? standbyPeer : nil,
+                                   copies: asyncPeers, options: replicationOptions)
+        primary.start()
         var options = Coordinator.Options()
         options.shardDeadline = .milliseconds(c.shardDeadlineMs)
         options.loadDeadline = .milliseconds(c.loadDeadlineMs)
@@ -103,21 +125,25 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.branch = c.branch
         let coordinator = Coordinator(
             name: c.name, store: store, directory: directory, map: map,
-            caller: SignedCaller(identity: credentials.identity, keyring: credentials.keyring, transport: transport),
-            options: options, logger: logger,
+            caller: caller, options: options, logger: logger, primary: primary,
             persistMap: { map in
                 for w in map.workers { names.set(w.address, w.name) }
                 if let data = try? JSONEncoder().encode(map) { try? data.write(to: URL(fileURLWithPath: mapPath), options: .atomic) }
             })
         logger.info("coordinator starting", metadata: ["persons": "\(directory.count)", "shards": "\(map.shardCount)",
-                                                      "workers": "\(map.workers.map(\.name))"])
-        let service = SignedService(identity: credentials.identity, keyring: credentials.keyring) { sender, message in
-            await coordinator.handle(sender: sender, message: message)
+                                                      "workers": "\(map.workers.map(\.name))",
+                                                      "replication": "\(coordinator.replicationStatus.mode.rawValue)",
+                                                      "standby": "\(c.standby?.name ?? "none")"])
+        // Ship what the standby lacks (writes made while it was down) before serving.
+        await coordinator.refreshReplication()
+        // With request IDs: answers to writes are kept in the store (durable de-duplication).
+        let service = SignedService.withContext(identity: credentials.identity, keyring: credentials.keyring) { context, message in
+            await coordinator.handle(context: context, message: message)
         }
         let listenAddress = c.listen
         let node = NodeService(logger: logger, listen: { try await transport.listen(on: listenAddress, handler: service.requestHandler) },
                                periodic: { await coordinator.reconcile() }, interval: .milliseconds(c.reconcileIntervalMs),
-                               onStop: { transport.shutdown() })
+                               onStop: { Task { await primary.stop() }; transport.shutdown() })
         var services: [any Service] = [node]
         if let ops = c.ops {
             let reports = try c.access.map { a in
@@ -216,14 +242,52 @@ struct ClientOptions: ParsableArguments {
     }
 
     func call(_ message: WireMessage) async throws -> WireMessage {
+        try await call([message]).last!
+    }
+
+    /// Sends the messages in order over one connection; stops at the first error.
+    func call(_ messages: [WireMessage]) async throws -> [WireMessage] {
         let (caller, c, transport) = try caller()
         defer { transport.shutdown() }
-        do {
-            return try await caller.call(message, to: c.coordinatorName, at: c.coordinator, deadline: .milliseconds(c.deadlineMs))
-        } catch {
-            throw CommandError("\(message.type.metricName): \(error)")
+        var answers: [WireMessage] = []
+        for message in messages {
+            do {
+                answers.append(try await caller.call(message, to: c.coordinatorName, at: c.coordinator, deadline: .milliseconds(c.deadlineMs)))
+            } catch {
+                throw CommandError("\(message.type.metricName): \(error)")
+            }
         }
+        return answers
     }
+
+    /// A consent form for `iin` dated today, signed with this client's envelope key — what
+    /// a capture station sends (CONSENT 0x0A) ahead of ENROLL and UPDATE [BIO 3].
+    func consent(iin: IIN, consent: ConsentOptions) throws -> WireMessage {
+        let (caller, c, transport) = try caller()
+        transport.shutdown()
+        return try Self.consent(iin: iin, signedBy: caller.identity, name: consent.subjectName, branch: consent.branch,
+                                term: consent.term, formReference: consent.formReference, operatorEmployee: c.name)
+    }
+
+    static func consent(iin: IIN, signedBy identity: NodeIdentity, name: String? = nil, branch: String = "cli",
+                        term: String = "until revoked", formReference: String? = nil, operatorEmployee: String? = nil) throws -> WireMessage {
+        let record = ConsentRecord(operatorEmployee: operatorEmployee ?? identity.name, branch: branch, station: identity.name,
+                                   subjectName: name ?? "Synthetic person \(iin)", subjectIIN: iin,
+                                   date: EnrollmentRules(now: Date()).today, term: term,
+                                   formReference: formReference ?? "cli-\(UUID().uuidString.prefix(8))")
+        let document = record.canonicalJSON()
+        return .consent(ConsentRequest(iin: iin, action: .granted, document: document,
+                                       signature: Array(try identity.signingKey.signature(for: document))))
+    }
+}
+
+/// The written consent `tanba client enroll|update` sends first (unless --no-consent).
+struct ConsentOptions: ParsableArguments {
+    @Option(help: "The person's full name as on the consent form (default: \"Synthetic person IIN\").") var subjectName: String?
+    @Option(help: "Reference of the signed consent form (default: a generated one).") var formReference: String?
+    @Option(help: "Term of the consent (until revoked, N years, N months, until YYYY-MM-DD).") var term: String = "until revoked"
+    @Option(help: "Branch named on the consent form.") var branch: String = "cli"
+    @Flag(help: "Do not send a consent first (the coordinator then needs one on record already).") var noConsent = false
 }
 
 /// Fingers given on the command line: template or image files, or a synthetic person.
@@ -234,6 +298,35 @@ struct FingerInput: ParsableArguments {
     @Option(help: "Use synthetic person N's fingers instead of files (tanba synth's template generator).") var syntheticPerson: Int?
     @Option(help: "Impression of the synthetic person (0 is the one `loadtest` enrolls).") var impression: Int = 0
     @Option(help: "Number of synthetic fingers (1-10).") var fingers: Int = 10
+    @Option(name: .customLong("exception"),
+            help: "A finger not captured: POS=KIND:REASON, KIND one of missing, bandaged, wound, deformed, no-pattern (repeatable) [BIO 7].")
+    var exceptionArguments: [String] = []
+    @Option(help: "Record every finger not captured as KIND:REASON (e.g. bandaged:not captured) instead of listing them.")
+    var uncaptured: String?
+
+    /// The exceptions sent with ENROLL/UPDATE: the coordinator refuses a ten-print whose
+    /// fingers are neither captured nor excepted with a reason.
+    func exceptions(for record: FingerprintRecord) throws -> [FingerException] {
+        func parse(_ text: Substring, position: FingerPosition) throws -> FingerException {
+            guard let colon = text.firstIndex(of: ":"), let kind = FingerException.Kind(rawValue: String(text[..<colon])) else {
+                throw ValidationError("exception \(text): expected KIND:REASON with KIND one of \(FingerException.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return FingerException(position: position, kind: kind, reason: String(text[text.index(after: colon)...]))
+        }
+        var list: [FingerException] = []
+        for argument in exceptionArguments {
+            guard let eq = argument.firstIndex(of: "="), let code = UInt8(argument[..<eq]), let position = FingerPosition(rawValue: code),
+                  FingerPosition.tenPrint.contains(position) else { throw ValidationError("exception \(argument): expected POS=KIND:REASON, POS 1-10") }
+            list.append(try parse(argument[argument.index(after: eq)...], position: position))
+        }
+        if let uncaptured {
+            let listed = Set(list.map(\.position)), captured = Set(record.views.map(\.position))
+            for position in FingerPosition.tenPrint where !captured.contains(position) && !listed.contains(position) {
+                list.append(try parse(Substring(uncaptured), position: position))
+            }
+        }
+        return list
+    }
 
     func record() throws -> FingerprintRecord {
         if let p = syntheticPerson {
@@ -338,9 +431,13 @@ struct ClientEnroll: AsyncParsableCommand {
     @Option(help: "The person's IIN (12 digits; default with --synthetic-person: that person's synthetic IIN).") var iin: String?
     @Option(help: "Use synthetic person N's IIN (e.g. to present one person's fingers under another's IIN).") var iinOfPerson: Int?
     @OptionGroup var input: FingerInput
+    @OptionGroup var consent: ConsentOptions
     func run() async throws {
         let iin = try IIN.resolve(iin, person: iinOfPerson ?? input.syntheticPerson)
-        print(Render.answer(try await client.call(.enroll(EnrollRequest(iin: iin, record: try input.record())))))
+        let record = try input.record()
+        let enroll = WireMessage.enroll(EnrollRequest(iin: iin, record: record, exceptions: try input.exceptions(for: record)))
+        let messages = consent.noConsent ? [enroll] : [try client.consent(iin: iin, consent: consent), enroll]
+        print(Render.answer(try await client.call(messages).last!))
     }
 }
 
@@ -373,9 +470,15 @@ struct ClientUpdate: AsyncParsableCommand {
     @Option(help: "The person's IIN (default with --synthetic-person: that person's).") var iin: String?
     @Option(help: "Reason (recorded).") var reason: String = "re-enrollment"
     @OptionGroup var input: FingerInput
+    @OptionGroup var consent: ConsentOptions
     func run() async throws {
         let iin = try IIN.resolve(iin, person: input.syntheticPerson)
-        print(Render.answer(try await client.call(.update(UpdateRequest(iin: iin, record: try input.record(), reason: reason)))))
+        // Re-enrollment needs fresh written consent [BIO 8]: a new form is sent first.
+        let record = try input.record()
+        let update = WireMessage.update(UpdateRequest(iin: iin, record: record, reason: reason,
+                                                      exceptions: try input.exceptions(for: record)))
+        let messages = consent.noConsent ? [update] : [try client.consent(iin: iin, consent: consent), update]
+        print(Render.answer(try await client.call(messages).last!))
     }
 }
 

@@ -59,6 +59,18 @@ struct CoordinatorConfig: ConfigDefaults {
     var reconcileIntervalMs: Int = 2000
     var concurrency: Int = 32
     var branch: String = "unknown"
+    /// The store's standby `{name, address}` (a `tanba store standby` node); none: the
+    /// store is not replicated.
+    var standby: PeerConfig?
+    /// `sync` (default): ENROLL/UPDATE/DELETE/CONSENT are acknowledged only once the standby
+    /// holds them; `async`: the standby is fed in the background and writes never wait.
+    var replication: String = "sync"
+    /// Asynchronous copies (remote sites), fed in the background.
+    var copies: [PeerConfig] = []
+    /// How long an acknowledgement waits for the synchronous standby before ERROR 9.
+    var syncTimeoutMs: Int = 5000
+    /// Entries an asynchronous copy may lag before it is dropped (must be rebuilt).
+    var maxBacklog: Int64 = 1_000_000
     var ops: OpsConfig?
     /// Enables `GET /subjects/{iin}/report` on the ops endpoint.
     var access: AccessConfig?

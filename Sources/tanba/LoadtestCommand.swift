@@ -56,9 +56,17 @@ struct LoadtestBurst: AsyncParsableCommand {
             let enrolled = Atomic<Int>(0), held = Atomic<Int>(0), failed = Atomic<Int>(0)
             let start = ContinuousClock.now
             await Self.pool(count: persons, width: concurrency) { p in
+                // Fingers beyond --fingers are excepted with a reason: the coordinator refuses a
+                // ten-print with fingers neither captured nor excepted [BIO 6, 7].
                 let request = WireMessage.enroll(EnrollRequest(iin: Synthetic.iin(person: p),
-                                                               record: Synthetic.record(person: p, impression: 0, fingers: fingers)))
+                                                               record: Synthetic.record(person: p, impression: 0, fingers: fingers),
+                                                               exceptions: FingerPosition.tenPrint.dropFirst(fingers).map {
+                                                                   FingerException(position: $0, kind: .bandaged, reason: "load test: not captured")
+                                                               }))
                 do {
+                    // Written consent first, as a station sends it [BIO 3]: no ENROLL without it.
+                    _ = try await caller.call(try ClientOptions.consent(iin: Synthetic.iin(person: p), signedBy: caller.identity, branch: "loadtest"),
+                                              to: c.coordinatorName, at: c.coordinator, deadline: deadline)
                     guard case .enrollAnswer(let a) = try await caller.call(request, to: c.coordinatorName, at: c.coordinator, deadline: deadline) else {
                         failed.add(1, ordering: .relaxed); return
                     }

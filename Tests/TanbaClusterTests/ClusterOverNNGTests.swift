@@ -74,4 +74,45 @@ import TanbaWire
         guard case .pong = try await cluster.ask(.ping(nonce: 2)) else { Issue.record("pong"); return }
         await cluster.shutdown()
     }
+
+    /// The coordinator's store replicating synchronously to a standby over mutual TLS.
+    @Test func writesAreOnTheStandbyWhenAnsweredOverMutualTLS() async throws {
+        let pki = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-cluster-pki-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: pki) }
+        let names = ["coordinator", "station-1", "admin-1", "worker-1", "worker-2", Cluster.standbyName]
+        _ = try DevelopmentPKI.initialize(directory: pki + "/ca")
+        for n in names { try DevelopmentPKI.issue(name: n, caDirectory: pki + "/ca", directory: pki + "/nodes") }
+        let names_ = Mutex<[String: String]>([:])
+        let transports = Mutex<[String: NNGTransport]>([:])
+        func transportOf(_ name: String) throws -> any Transport {
+            if let t = transports.withLock({ $0[name] }) { return t }
+            let t = NNGTransport(tls: try DevelopmentPKI.loadTLS(name: name, directory: pki + "/nodes"),
+                                 serverName: { address in names_.withLock { $0[address] } })
+            transports.withLock { $0[name] = t }
+            return t
+        }
+        let listenAddress = "tls+tcp://127.0.0.1:0"
+        let cluster = try await Cluster(transport: try transportOf("station-1"), workers: 2, shards: 2, address: { _ in listenAddress },
+                                        coordinatorAddress: listenAddress,
+                                        register: { name, address in names_.withLock { $0[address] = name } },
+                                        transportFor: transportOf, standby: true, standbyAddress: listenAddress,
+                                        syncTimeout: .seconds(2))
+        defer { for t in transports.withLock({ Array($0.values) }) { t.shutdown() } }
+        for p in 0..<3 {
+            try await cluster.consent(p)
+            #expect(try await cluster.enroll(p).outcome == .enrolled)
+        }
+        #expect(try cluster.openStandby().personCount == 3)
+        // The standby process goes away: the next enrollment is not acknowledged.
+        try await cluster.consent(3)
+        await cluster.standbyListener?.close()
+        do {
+            _ = try await cluster.enroll(3, consent: false)
+            Issue.record("acknowledged without the standby")
+        } catch SignedCaller.CallError.remote(let code, _) {
+            #expect(code == .unavailable)
+        }
+        #expect(!cluster.coordinator.isReady)
+        await cluster.shutdown()
+    }
 }

@@ -87,8 +87,9 @@ import TanbaWire
         }
 
         // UPDATE: person 2 re-enrolls with other fingers; the old record stops matching.
+        try await cluster.consent(2)   // re-enrollment needs fresh consent [BIO 8]
         guard case .updateAnswer(let archived, let coverage) = try await cluster.ask(.update(UpdateRequest(
-            iin: People.iin(2), record: People.record(2, impression: 0, seedOffset: 7_000_000), reason: "scars"))) else {
+            iin: People.iin(2), record: People.record(2, impression: 0, seedOffset: 7_000_000), reason: "scars", exceptions: People.exceptions))) else {
             Issue.record("not an update answer"); return
         }
         #expect(archived && !coverage.isPartial)
@@ -168,7 +169,8 @@ import TanbaWire
         let (cluster, transport) = try await makeCluster()
         defer { Task { await cluster.shutdown() } }
         let id = RequestID.random()
-        let request = WireMessage.enroll(EnrollRequest(iin: People.iin(700), record: People.record(700, impression: 0)))
+        try await cluster.consent(700)
+        let request = WireMessage.enroll(EnrollRequest(iin: People.iin(700), record: People.record(700, impression: 0), exceptions: People.exceptions))
         // The first answer is lost on the way back: the station retries with the same ID.
         transport.injectOnce(.dropAnswer, for: "coordinator")
         await #expect(throws: SignedCaller.CallError.transport(.timedOut)) { try await cluster.ask(request, requestID: id) }
@@ -179,12 +181,18 @@ import TanbaWire
         #expect(second == third)
         #expect(try cluster.coordinator.store.personCount == Self.persons + 1)
         #expect(cluster.coordinator.metrics.requests("enroll") == Self.persons + 1)
-        // A fresh ID for the same person: "already enrolled", still one person.
+        // A fresh ID with the same record (a station that lost its request ID): acknowledged
+        // as the enrollment already stored, still one person.
         guard case .enrollAnswer(let again) = try await cluster.ask(request) else { Issue.record("answer"); return }
-        #expect(again.outcome == .alreadyEnrolled)
+        #expect(again.outcome == .enrolled)
+        #expect(try cluster.coordinator.store.personCount == Self.persons + 1)
+        // Other fingers under the same IIN: "already enrolled" (re-enrollment is UPDATE).
+        guard case .enrollAnswer(let other) = try await cluster.ask(.enroll(EnrollRequest(iin: People.iin(700), record: People.record(700, impression: 1), exceptions: People.exceptions)))
+        else { Issue.record("answer"); return }
+        #expect(other.outcome == .alreadyEnrolled)
         // The same ID for different content is refused.
         await #expect(throws: SignedCaller.CallError.self) {
-            try await cluster.ask(.enroll(EnrollRequest(iin: People.iin(701), record: People.record(701, impression: 0))), requestID: id)
+            try await cluster.ask(.enroll(EnrollRequest(iin: People.iin(701), record: People.record(701, impression: 0), exceptions: People.exceptions)), requestID: id)
         }
     }
 
@@ -192,7 +200,8 @@ import TanbaWire
         let (cluster, _) = try await makeCluster()
         defer { Task { await cluster.shutdown() } }
         // Person 4's fingers presented under a new IIN.
-        let answer = try await cluster.ask(.enroll(EnrollRequest(iin: People.iin(800), record: People.record(4, impression: 2))))
+        try await cluster.consent(800)
+        let answer = try await cluster.ask(.enroll(EnrollRequest(iin: People.iin(800), record: People.record(4, impression: 2), exceptions: People.exceptions)))
         guard case .enrollAnswer(let held) = answer else { Issue.record("answer"); return }
         #expect(held.outcome == .heldForAdjudication)
         #expect(held.possibleDuplicates.first?.iin == People.iin(4))

@@ -5,6 +5,7 @@ import Synchronization
 import TanbaCluster
 import TanbaCore
 import TanbaMatch
+import TanbaReplication
 import TanbaStore
 import TanbaSynth
 import TanbaWire
@@ -31,6 +32,11 @@ enum People {
     static func probe(_ p: Int) -> FingerprintRecord { p < probes.count ? probes[p] : record(p, impression: 1) }
     static func enrollment(_ p: Int) -> FingerprintRecord { p < enrolled.count ? enrolled[p] : record(p, impression: 0) }
 
+    /// The six fingers test records do not capture, recorded as exceptions with a reason
+    /// (the coordinator refuses a ten-print with fingers neither captured nor excepted).
+    static let exceptions: [FingerException] = FingerPosition.tenPrint.filter { !fingers.contains($0) }
+        .map { FingerException(position: $0, kind: .bandaged, reason: "test fixture: four-finger records") }
+
     static func record(_ p: Int, impression: Int, fingers: [FingerPosition] = People.fingers, seedOffset: UInt64 = 0) -> FingerprintRecord {
         FingerprintRecord(views: fingers.map { position in
             let master = generator.master(finger: UInt64(p) * 16 + UInt64(position.rawValue) + seedOffset)
@@ -53,6 +59,11 @@ final class Cluster: @unchecked Sendable {
     let directory: URL
     var coordinatorListener: any TransportListener
     let master = MasterKey.generate(id: "test")
+    /// The store's standby (nil: the coordinator's store is standalone).
+    let standby: StandbyNode?
+    var standbyListener: (any TransportListener)?
+    var standbyAddress: String?
+    static let standbyName = "store-standby"
 
     static func identity(_ name: String) -> NodeIdentity {
         let seed = Array(SHA256.hash(data: Data(name.utf8)))
@@ -76,12 +87,14 @@ final class Cluster: @unchecked Sendable {
     init(transport: any Transport, workers count: Int, shards: Int, extraNames: [String] = [],
          address: (String) -> String = { $0 }, coordinatorAddress: String = "coordinator",
          options: Coordinator.Options = .init(), register: (String, String) -> Void = { _, _ in },
-         transportFor: ((String) throws -> any Transport)? = nil) async throws {
+         transportFor: ((String) throws -> any Transport)? = nil,
+         standby: Bool = false, asyncStandby: Bool = false, standbyAddress: String = "store-standby",
+         syncTimeout: Duration = .seconds(2)) async throws {
         self.transport = transport
         let transportOf = transportFor ?? { _ in transport }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let names = ["coordinator", "station-1", "admin-1"] + (1...max(count, 1)).map { "worker-\($0)" } + extraNames
+        let names = ["coordinator", "station-1", "admin-1", Self.standbyName] + (1...max(count, 1)).map { "worker-\($0)" } + extraNames
         var ids: [String: NodeIdentity] = [:]
         var keyring = Keyring()
         for n in names {
@@ -111,13 +124,34 @@ final class Cluster: @unchecked Sendable {
         let subjects = try SubjectDirectory(path: directory.appendingPathComponent("directory").path, master: master)
         var options = options
         options.admins = ["admin-1"]
+        let coordinatorCaller = SignedCaller(identity: ids["coordinator"]!, keyring: keyring, transport: try transportOf("coordinator"))
+        var primary: StorePrimary? = nil
+        if standby {
+            let node = try StandbyNode(path: directory.appendingPathComponent("standby.db").path, primaries: ["coordinator"])
+            let service = SignedService(identity: ids[Self.standbyName]!, keyring: keyring) { sender, message in
+                await node.handle(sender: sender, message)
+            }
+            let listener = try await transportOf(Self.standbyName).listen(on: standbyAddress, handler: service.requestHandler)
+            register(Self.standbyName, listener.address)
+            self.standby = node
+            self.standbyListener = listener
+            self.standbyAddress = listener.address
+            var replicationOptions = StorePrimary.Options()
+            replicationOptions.syncTimeout = syncTimeout
+            replicationOptions.copyInterval = .milliseconds(20)
+            let peer = StorePrimary.Peer(node: Self.standbyName, address: listener.address)
+            primary = StorePrimary(store: store, caller: coordinatorCaller, standby: asyncStandby ? nil : peer,
+                                   copies: asyncStandby ? [peer] : [], options: replicationOptions)
+            primary?.start()
+        } else {
+            self.standby = nil
+        }
         coordinator = Coordinator(name: "coordinator", store: store, directory: subjects,
                                   map: ShardMap(shardCount: shards, workers: entries),
-                                  caller: SignedCaller(identity: ids["coordinator"]!, keyring: keyring, transport: try transportOf("coordinator")),
-                                  options: options, logger: Self.quietLogger)
+                                  caller: coordinatorCaller, options: options, logger: Self.quietLogger, primary: primary)
         let coordinator = self.coordinator
-        let service = SignedService(identity: ids["coordinator"]!, keyring: keyring) { sender, message in
-            await coordinator.handle(sender: sender, message: message)
+        let service = SignedService.withContext(identity: ids["coordinator"]!, keyring: keyring) { context, message in
+            await coordinator.handle(context: context, message: message)
         }
         coordinatorListener = try await transportOf("coordinator").listen(on: coordinatorAddress, handler: service.requestHandler)
         self.coordinatorAddress = coordinatorListener.address
@@ -145,8 +179,30 @@ final class Cluster: @unchecked Sendable {
         try await station.call(message, to: "coordinator", at: coordinatorAddress, deadline: .seconds(30), requestID: requestID)
     }
 
-    func enroll(_ p: Int) async throws -> EnrollAnswer {
-        guard case .enrollAnswer(let a) = try await ask(.enroll(EnrollRequest(iin: People.iin(p), record: People.enrollment(p)))) else {
+    /// A consent form for `iin` signed by `signer`'s envelope key (what a station sends
+    /// ahead of ENROLL and UPDATE).
+    func consentMessage(_ iin: IIN, name: String = "Test Person", date: IIN.BirthDate = EnrollmentRules(now: Date()).today,
+                        term: String = "until revoked", purpose: EnrollmentPurpose = .publicServices,
+                        citizenship: Subject.Citizenship? = nil, declaredIncapable: Bool? = nil, guardian: Guardian? = nil,
+                        signer: String = "station-1") -> WireMessage {
+        let record = ConsentRecord(operatorEmployee: "op-1", branch: "astana-01", station: signer, subjectName: "\(name) \(iin)",
+                                   subjectIIN: iin, date: date, term: term, formReference: "form-\(UUID().uuidString.prefix(6))",
+                                   purpose: purpose, guardian: guardian, citizenship: citizenship, declaredIncapable: declaredIncapable)
+        let document = record.canonicalJSON()
+        return .consent(ConsentRequest(iin: iin, action: .granted, document: document,
+                                       signature: Array(try! identities[signer]!.signingKey.signature(for: document))))
+    }
+
+    /// Sends person `p`'s consent (a new form each time).
+    @discardableResult
+    func consent(_ p: Int) async throws -> Bool {
+        guard case .consentAnswer(let recorded) = try await ask(consentMessage(People.iin(p))) else { throw TestFailure("not a consent answer") }
+        return recorded
+    }
+
+    func enroll(_ p: Int, consent: Bool = true) async throws -> EnrollAnswer {
+        if consent { try await self.consent(p) }
+        guard case .enrollAnswer(let a) = try await ask(.enroll(EnrollRequest(iin: People.iin(p), record: People.enrollment(p), exceptions: People.exceptions))) else {
             throw TestFailure("not an enroll answer")
         }
         return a
@@ -159,7 +215,14 @@ final class Cluster: @unchecked Sendable {
         return a
     }
 
+    /// The standby's files opened as a store (read-only use, for checks).
+    func openStandby() throws -> Store {
+        try Store(path: directory.appendingPathComponent("standby.db").path, master: master, replication: false)
+    }
+
     func shutdown() async {
+        await coordinator.primary.stop()
+        if let l = standbyListener { await l.close() }
         await coordinatorListener.close()
         for l in workerListeners.values { await l.close() }
         try? FileManager.default.removeItem(at: directory)

@@ -106,7 +106,7 @@ final class TempDir {
         let (status, body) = try await get(url, token: branch)
         #expect(status == 200, "\(body)")
         let report = try JSONDecoder().decode(SubjectReport.self, from: Data(body.utf8))
-        #expect(report.actions.map(\.operation) == ["enroll", "verify"])
+        #expect(report.actions.map(\.operation) == ["consent", "enroll", "verify"])   // the station's CONSENT is an action too
         #expect(report.actions.allSatisfy { $0.who == "station-1" && $0.at.hasSuffix("+05:00") })
         #expect(!body.contains("inv-7") && !body.contains("investigator") && !body.contains("261500031000555"))
         #expect(!body.contains(iin.digits), "the IIN is masked in the report")

@@ -1,5 +1,4 @@
 import Foundation
-import TanbaCore
 
 /// Who is being enrolled, as the operator identified them from an identity document.
 public struct Subject: Sendable, Codable, Equatable {
@@ -66,13 +65,6 @@ public struct FingerException: Sendable, Codable, Equatable {
     }
 }
 
-/// New enrollment, or re-enrollment after irreversible damage to the patterns [BIO 8, 9].
-public enum EnrollmentKind: Sendable, Codable, Equatable {
-    case new
-    /// Sent as UPDATE: the cluster archives the old record. `reason` names the damage.
-    case reenrollment(reason: String)
-}
-
 /// One refused rule, with the message the operator sees.
 public enum RuleViolation: Error, Sendable, Equatable, CustomStringConvertible {
     case underage(age: Int, minimum: Int, purpose: EnrollmentPurpose)
@@ -95,6 +87,11 @@ public enum RuleViolation: Error, Sendable, Equatable, CustomStringConvertible {
     case reenrollmentConsentReused
     case subjectNameMissing
     case documentNumberMissing
+    /// The latest consent on record for the person is a revocation [PD 8].
+    case consentRevoked(on: String)
+    /// The consent's term ended before the enrollment [PD 8.4].
+    case consentExpired(term: String, lastDay: String)
+    case consentTermUnreadable(String)
 
     public var description: String {
         switch self {
@@ -127,36 +124,21 @@ public enum RuleViolation: Error, Sendable, Equatable, CustomStringConvertible {
             return "refused: re-enrollment needs fresh written consent, not the consent of the first enrollment [BIO 8]"
         case .subjectNameMissing: return "refused: the person's full name is required"
         case .documentNumberMissing: return "refused: the identity document's number is required"
+        case .consentRevoked(let date): return "refused: the person revoked their consent on \(date); new written consent is needed [PD 8]"
+        case .consentExpired(let term, let last):
+            return "refused: the consent's term (\(term)) ended on \(last); new written consent is needed [PD 8.4]"
+        case .consentTermUnreadable(let term):
+            return "refused: the consent's term \"\(term)\" is not one of: until revoked, N years, N months, until YYYY-MM-DD"
         }
-    }
-}
-
-/// A ten-print ready to check and send: captured templates plus recorded exceptions.
-public struct EnrollmentCase: Sendable {
-    public var subject: Subject
-    public var purpose: EnrollmentPurpose
-    public var kind: EnrollmentKind
-    public var consent: SignedConsent?
-    public var captured: [FingerTemplate]
-    public var exceptions: [FingerException]
-    /// ID of the consent used for the person's previous enrollment (for re-enrollment).
-    public var previousConsentID: String?
-
-    public init(subject: Subject, purpose: EnrollmentPurpose = .publicServices, kind: EnrollmentKind = .new,
-                consent: SignedConsent?, captured: [FingerTemplate], exceptions: [FingerException] = [],
-                previousConsentID: String? = nil) {
-        self.subject = subject
-        self.purpose = purpose
-        self.kind = kind
-        self.consent = consent
-        self.captured = captured
-        self.exceptions = exceptions
-        self.previousConsentID = previousConsentID
     }
 }
 
 /// The enrollment rules of REQUIREMENTS.md §2 ([BIO], [DACT]). `today` is the calendar date
 /// in Astana (injected clock, so tests can pin birthdays).
+///
+/// Pure domain logic in TanbaCore, so the capture station and the coordinator apply the
+/// very same rules (the station before it queues, the coordinator before it stores) without
+/// either depending on the other.
 public struct EnrollmentRules: Sendable {
     public var today: IIN.BirthDate
     public init(today: IIN.BirthDate) { self.today = today }
@@ -178,6 +160,14 @@ public struct EnrollmentRules: Sendable {
     public func checkSubject(_ subject: Subject, purpose: EnrollmentPurpose) throws(RuleViolation) {
         if subject.name.trimmingCharacters(in: .whitespaces).isEmpty { throw .subjectNameMissing }
         if subject.documentNumber.trimmingCharacters(in: .whitespaces).isEmpty { throw .documentNumberMissing }
+        try checkPerson(subject, purpose: purpose)
+    }
+
+    /// Name, age for the purpose, guardian of an incapable person [BIO 4, 5], [DACT 5]: the
+    /// rules the coordinator checks again from the consent on record (it never sees the
+    /// identity document, which the branch checks).
+    public func checkPerson(_ subject: Subject, purpose: EnrollmentPurpose) throws(RuleViolation) {
+        if subject.name.trimmingCharacters(in: .whitespaces).isEmpty { throw .subjectNameMissing }
         if purpose == .travelDocument && subject.citizenship == .citizen { throw .purposeNotForCitizens }
         let minimum = minimumAge(for: subject, purpose: purpose)
         let age = subject.iin.birthDate.age(on: today)
@@ -189,28 +179,6 @@ public struct EnrollmentRules: Sendable {
             if guardianAge < 18 { throw .guardianUnderage(age: guardianAge) }
             if g.applicationNumber.trimmingCharacters(in: .whitespaces).isEmpty { throw .guardianApplicationMissing }
         }
-    }
-
-    /// Consent present, for this person, given today, signed by the station (key given).
-    public func checkConsent(_ consent: SignedConsent?, for subject: Subject,
-                             verifyingKey: ConsentVerifier?) throws(RuleViolation) {
-        guard let consent else { throw .consentMissing }
-        if consent.record.subjectIIN != subject.iin.digits { throw .consentForAnotherPerson(consentIIN: consent.record.subjectIIN) }
-        if consent.record.date != today.description { throw .consentNotFresh(consentDate: consent.record.date, today: today.description) }
-        if let verifyingKey, !verifyingKey(consent) { throw .consentSignatureInvalid }
-    }
-
-    /// Every rule. Returns the exceptions that go on record with the enrollment.
-    @discardableResult
-    public func check(_ c: EnrollmentCase, verifyingKey: ConsentVerifier? = nil) throws(RuleViolation) -> [FingerException] {
-        try checkSubject(c.subject, purpose: c.purpose)
-        try checkConsent(c.consent, for: c.subject, verifyingKey: verifyingKey)
-        if case .reenrollment(let reason) = c.kind {
-            if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw .reenrollmentReasonMissing }
-            if let previous = c.previousConsentID, previous == c.consent?.record.id { throw .reenrollmentConsentReused }
-        }
-        try checkFingers(captured: c.captured.map(\.position), exceptions: c.exceptions)
-        return c.exceptions.sorted { $0.position < $1.position }
     }
 
     /// All ten accounted for; exceptions with reasons; not all without pattern; something captured.
@@ -234,4 +202,3 @@ public struct EnrollmentRules: Sendable {
     }
 }
 
-public typealias ConsentVerifier = @Sendable (SignedConsent) -> Bool
