@@ -30,6 +30,8 @@ public enum SearchBenchmark {
         public var build_seconds: Double
         /// Share of probes whose mate the prefilter keeps, by penetration.
         public var prefilter_recall: [String: Double]
+        /// The same gallery and probes searched again at other penetrations.
+        public var other_penetrations: [PenetrationPoint] = []
 
         public var summary: String {
             String(format: """
@@ -42,10 +44,22 @@ public enum SearchBenchmark {
                    hit_rate_prefilter * 100, hit_rate_exhaustive * 100, hit_rate_prefilter_same_probes * 100,
                    exhaustive_probes, bytes_per_finger, rss_bytes_per_finger, build_seconds,
                    prefilter_recall.sorted { $0.key < $1.key }.map { "\($0.key): \(String(format: "%.1f%%", $0.value * 100))" }.joined(separator: ", "))
+            + other_penetrations.map {
+                String(format: "\npenetration %.4f: rank-1 %.2f%%, probe time p50 %.1f ms, p95 %.1f ms",
+                       $0.penetration, $0.hit_rate_prefilter * 100, $0.probe_ms_p50, $0.probe_ms_p95)
+            }.joined()
         }
     }
 
     struct Probe { let template: MatchTemplate; let subject: UInt64 }
+
+    /// One more penetration on the same gallery: rank-1 hit rate and probe time.
+    public struct PenetrationPoint: Codable, Sendable {
+        public var penetration: Double
+        public var hit_rate_prefilter: Double
+        public var probe_ms_p50: Double
+        public var probe_ms_p95: Double
+    }
 
     /// - Parameter residentExhaustive: for the exhaustive figure, re-encode every gallery
     ///   finger once and keep the cylinders resident (~3.5 KiB per finger — a bench-only
@@ -54,6 +68,7 @@ public enum SearchBenchmark {
     public static func run(gallerySize: Int, penetration: Double, exhaustiveProbes: Int,
                            residentExhaustive: Bool = false, budgetByCylinders: Bool = false,
                            voteWeighting: VoteWeighting = .uniform, multiProbe: Bool = false, exhaustiveCache: String? = nil,
+                           otherPenetrations: [Double] = [],
                            realSets: [FingerprintSet], seed: UInt64 = 42) throws -> Result {
         let encoder = CylinderEncoder()
         let rssBefore = residentSetBytes()
@@ -148,6 +163,23 @@ public enum SearchBenchmark {
             hits.append(c.first?.key.subject == p.subject)
             searchProgress.advance()
         }
+        var others = [PenetrationPoint]()
+        for other in otherPenetrations {
+            var o = options
+            o.penetration = other
+            var otherTimes = [Double](), otherHits = 0
+            let progress = Progress("searching at penetration \(other)", total: probes.count)
+            for p in probes {
+                let start = DispatchTime.now().uptimeNanoseconds
+                if shard.search(p.template, options: o).first?.key.subject == p.subject { otherHits += 1 }
+                otherTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                progress.advance()
+            }
+            otherTimes.sort()
+            others.append(PenetrationPoint(penetration: other, hit_rate_prefilter: Double(otherHits) / Double(max(1, probes.count)),
+                                           probe_ms_p50: otherTimes.isEmpty ? 0 : otherTimes[otherTimes.count / 2],
+                                           probe_ms_p95: otherTimes.isEmpty ? 0 : otherTimes[min(otherTimes.count - 1, Int(0.95 * Double(otherTimes.count)))]))
+        }
         // Exhaustive search on an evenly spread subset of the probes.
         let m = min(exhaustiveProbes, probes.count)
         var exhaustiveHits = 0, prefilterHitsSame = 0
@@ -193,7 +225,7 @@ public enum SearchBenchmark {
                       hit_rate_prefilter_same_probes: m > 0 ? Double(prefilterHitsSame) / Double(m) : 0,
                       bytes_per_finger: Int(shard.residentBytesPerFinger.rounded()),
                       rss_bytes_per_finger: Int(rssPerFinger.rounded()),
-                      source: source, build_seconds: buildSeconds, prefilter_recall: recall)
+                      source: source, build_seconds: buildSeconds, prefilter_recall: recall, other_penetrations: others)
     }
 }
 

@@ -175,6 +175,8 @@ struct SearchBench: ParsableCommand {
     var voteWeighting: String = VoteWeighting.uniform.rawValue
     @Flag(help: "Prefilter visits multi-probe neighbours of each probe key (SearchOptions.multiProbe).")
     var multiProbe = false
+    @Option(help: "More penetrations to search the same gallery at, comma-separated (hit rate and time of each).")
+    var alsoPenetrations: String = ""
     @Option(help: "File caching the exhaustive answers between runs that change only prefilter settings.")
     var exhaustiveCache: String?
     @Option(help: "Folder holding the FVC sets.") var datasets: String = Datasets.defaultRoot
@@ -187,6 +189,12 @@ struct SearchBench: ParsableCommand {
         let r = try SearchBenchmark.run(gallerySize: gallery, penetration: penetration, exhaustiveProbes: exhaustiveProbes,
                                         residentExhaustive: residentExhaustive, budgetByCylinders: budgetByCylinders,
                                         voteWeighting: weighting, multiProbe: multiProbe, exhaustiveCache: exhaustiveCache,
+                                        otherPenetrations: try alsoPenetrations.split(separator: ",").map {
+                                            guard let p = Double($0.trimmingCharacters(in: .whitespaces)), p > 0, p <= 1 else {
+                                                throw ValidationError("--also-penetrations: \($0) is not a share in (0, 1]")
+                                            }
+                                            return p
+                                        },
                                         realSets: Datasets.fvc(root: datasets))
         if json { print(try Output.json(r)) } else { print(r.summary) }
     }
