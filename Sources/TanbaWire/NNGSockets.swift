@@ -251,10 +251,21 @@ public final class NNGServer: Sendable {
     }
 
     /// A server dropped without `close()` still releases its port and ends its workers
-    /// (abruptly: answers in progress are lost). The close runs on its own thread.
+    /// (abruptly: answers in progress are lost). Same order as `close` — receives
+    /// cancelled, `settle`, then the socket — on the close's own thread.
     deinit {
-        let open = state.withLock { s -> Bool in defer { s.closed = true }; return !s.closed }
-        if open { NNGClose.start(socket, what: "server \(url) (deinit)") }
+        let open = state.withLock { s -> Bool in
+            defer { s.closed = true; s.closing = true }
+            return !s.closed
+        }
+        guard open else { return }
+        for worker in workers { worker.cancel() }
+        let socket = self.socket
+        let settle = NNGClose.settle
+        NNGClose.start(what: "server \(url) (deinit)") {
+            Thread.sleep(forTimeInterval: Double(settle.components.attoseconds) / 1e18 + Double(settle.components.seconds))
+            nng_close(socket)
+        }
     }
 }
 

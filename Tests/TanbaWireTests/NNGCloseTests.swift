@@ -72,6 +72,26 @@ import Testing
         #expect(NNGHealth.wedgedCloses == wedgedBefore + 1)
     }
 
+    @Test func aServerDroppedWithoutCloseReleasesItsPort() async throws {
+        // deinit closes on its own thread (receives cancelled, settle, nng_close): the
+        // port is released soon after, without anyone waiting for it.
+        var port = 0
+        do {
+            let server = try NNGServer(listeningOn: "tcp://127.0.0.1:0", handler: { $0 })
+            port = server.port
+            let client = try NNGClient(connectingTo: "tcp://127.0.0.1:\(port)")
+            #expect(try await client.request([7], deadline: .seconds(5)) == [7])
+            client.close()
+        }
+        let end = ContinuousClock.now + .seconds(10)
+        var refused = false
+        while !refused, ContinuousClock.now < end {
+            do { _ = try NNGClient(connectingTo: "tcp://127.0.0.1:\(port)").close() } catch { refused = true }
+            if !refused { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(refused, "port \(port) still accepts connections after the server was dropped")
+    }
+
     @Test func cancelledRequestsThenCloseAlwaysReturn() async {
         // The cancellation tests' pattern, repeated: a request cancelled before or while it
         // runs, then client and server closed.
