@@ -111,6 +111,8 @@ public final class NNGServer: Sendable {
         var closing = false
         var closed = false
         var busy = 0
+        /// Workers with a receive posted (idle), by index: `close` cancels exactly these.
+        var receiving: Set<Int> = []
     }
 
     /// Shared between the server object and its worker tasks.
@@ -164,29 +166,44 @@ public final class NNGServer: Sendable {
             contexts.append(ctx)
         }
         let state = self.state
-        workers = contexts.map { ctx in
-            Task.detached { await Self.serve(ctx: ctx, state: state, handler: handler) }
+        workers = contexts.enumerated().map { index, ctx in
+            Task.detached { await Self.serve(index: index, ctx: ctx, state: state, handler: handler) }
         }
     }
 
-    private static func serve(ctx: nng_ctx, state: ServerState, handler: RequestHandler) async {
+    private static func serve(index: Int, ctx: nng_ctx, state: ServerState, handler: RequestHandler) async {
         while true {
-            let request: [UInt8]
-            do {
-                request = try await NNGMessage.receive(on: ctx, timeoutMilliseconds: -1)
-            } catch .closed, .cancelled {
-                return
+            // No new receive once closing: see `close` for why no receive may be posted then.
+            let go = state.withLock { s -> Bool in
+                guard !s.closing else { return false }
+                s.receiving.insert(index)
+                return true
+            }
+            guard go else { return }
+            let received: Result<[UInt8], WireError>
+            do throws(WireError) {
+                received = .success(try await NNGMessage.receive(on: ctx, timeoutMilliseconds: -1))
             } catch {
-                // A broken pipe or similar on one request: keep serving the others.
-                if state.withLock({ $0.closed }) { return }
-                continue
+                received = .failure(error)
             }
             let accepted = state.withLock { s -> Bool in
-                guard !s.closing else { return false }
+                s.receiving.remove(index)
+                guard !s.closing, case .success = received else { return false }
                 s.busy += 1
                 return true
             }
-            guard accepted else { return }
+            guard accepted, case .success(let request) = received else {
+                switch received {
+                case .failure(.closed), .failure(.cancelled): return
+                case .failure:
+                    // A broken pipe or similar on one request: keep serving the others.
+                    if state.withLock({ $0.closing }) { return }
+                    continue
+                case .success:
+                    // Arrived during close: dropped, its sender times out and retries elsewhere.
+                    return
+                }
+            }
             let answer = await handler(request)
             // The requester may be gone; a failed send only loses this one answer.
             try? await NNGMessage.send(answer, on: ctx, timeoutMilliseconds: 5000)
@@ -195,32 +212,60 @@ public final class NNGServer: Sendable {
     }
 
     /// Graceful close: stop taking new requests, let requests being handled finish and
-    /// answer (up to `drainTimeout`), then close the socket, which ends idle workers.
+    /// answer (up to `drainTimeout`), then close the socket.
     ///
     /// The listener is not closed first: in nng that also closes the connections it
     /// accepted, and the answers still being computed would have nowhere to go. Requests
     /// that arrive during the drain are dropped; their senders time out and retry elsewhere.
+    ///
+    /// Order matters because of an nng 1.5.2 defect (docs/operations.md, "nng 1.5.2 close
+    /// race"): closing a connection while a message is being read from it can leave that
+    /// connection's receive pending forever, and nng's single reaper thread then waits for
+    /// it — every later `nng_close` in the process blocks. So the idle workers' receives are
+    /// cancelled first: with no context waiting, nng's REP socket reads at most one more
+    /// message per connection and then stops reading it, so by the time the socket is
+    /// closed no read is in progress (a request that started arriving just before the
+    /// cancel has `settle` to land). The close itself runs off the cooperative pool with a
+    /// bounded wait (`NNGClose`), so even a wedged nng cannot hang the caller.
     public func close(drainTimeout: Duration = .seconds(5)) async {
-        let first = state.withLock { s -> Bool in
-            defer { s.closing = true }
-            return !s.closing
+        let idle = state.withLock { s -> [Int]? in
+            guard !s.closing else { return nil }
+            s.closing = true
+            return Array(s.receiving)
         }
-        guard first else { return }
+        guard let idle else { return }
+        // Cancelling a worker's task cancels its pending receive (AIOOperation); busy
+        // workers are left alone so their handlers run to the end and answer.
+        for index in idle { workers[index].cancel() }
         let clock = ContinuousClock()
-        let deadline = clock.now + drainTimeout
+        let cancelledAt = clock.now
+        let deadline = cancelledAt + drainTimeout
         while state.withLock({ $0.busy }) > 0, clock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
+        let settled = cancelledAt + NNGClose.settle
+        if clock.now < settled { try? await Task.sleep(until: settled) }
         state.withLock { $0.closed = true }
-        nng_close(socket)
+        await NNGClose.close(socket, what: "server \(url)")
         for worker in workers { await worker.value }
     }
 
     /// A server dropped without `close()` still releases its port and ends its workers
-    /// (abruptly: answers in progress are lost).
+    /// (abruptly: answers in progress are lost). Same order as `close` — receives
+    /// cancelled, `settle`, then the socket — on the close's own thread.
     deinit {
-        let open = state.withLock { s -> Bool in defer { s.closed = true }; return !s.closed }
-        if open { nng_close(socket) }
+        let open = state.withLock { s -> Bool in
+            defer { s.closed = true; s.closing = true }
+            return !s.closed
+        }
+        guard open else { return }
+        for worker in workers { worker.cancel() }
+        let socket = self.socket
+        let settle = NNGClose.settle
+        NNGClose.start(what: "server \(url) (deinit)") {
+            Thread.sleep(forTimeInterval: Double(settle.components.attoseconds) / 1e18 + Double(settle.components.seconds))
+            nng_close(socket)
+        }
     }
 }
 
@@ -297,10 +342,11 @@ public final class NNGClient: Sendable {
         return Int32(clamping: max(1, ms))
     }
 
-    /// Closes the socket; requests in flight fail with .closed.
+    /// Closes the socket; requests in flight fail with .closed. Blocks at most
+    /// `NNGClose.limit` (see `NNGClose` for what happens when nng does not return).
     public func close() {
         let first = closed.withLock { c -> Bool in defer { c = true }; return !c }
-        if first { nng_close(socket) }
+        if first { NNGClose.closeBlocking(socket, what: "client \(url)") }
     }
 
     deinit { close() }

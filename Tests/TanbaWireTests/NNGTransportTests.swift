@@ -51,8 +51,8 @@ import Testing
         // The handler would answer at 1.2 s, so .timedOut already shows the deadline won; the
         // lower bound shows the deadline was honoured rather than failing early.
         #expect(elapsed >= .milliseconds(140))
-        client.close()
         await server.close()
+        client.close()
     }
 
     @Test func dialingAClosedPortIsConnectionRefused() async throws {
@@ -164,8 +164,11 @@ final class Counter: Sendable {
         let result = await task.result
         #expect(throws: WireError.cancelled) { try result.get() }
         #expect(ContinuousClock.now - start < .seconds(5))
-        client.close()
+        // Server first: its drain lets the late answer reach a client that is still open.
+        // Closing the client while that answer arrives is what nng 1.5.2 cannot do safely
+        // (NNGCloseTests, docs/operations.md).
         await server.close(drainTimeout: .seconds(3))
+        client.close()
     }
 
     @Test func cancellingTheCallingTaskAbortsTheRequest() async throws {
@@ -182,7 +185,10 @@ final class Counter: Sendable {
         #expect(throws: WireError.cancelled) { try result.get() }
         // Well before the 10 s deadline (and, since .cancelled, before the 0.7 s answer).
         #expect(ContinuousClock.now - start < .seconds(5))
-        client.close()
+        // Server first: its drain lets the late answer reach a client that is still open.
+        // Closing the client while that answer arrives is what nng 1.5.2 cannot do safely
+        // (NNGCloseTests, docs/operations.md).
         await server.close(drainTimeout: .seconds(3))
+        client.close()
     }
 }
