@@ -66,8 +66,9 @@ public enum SearchBenchmark {
     ///   luxury) instead of re-encoding the whole gallery for every probe. Makes exhaustive
     ///   search over all probes affordable at 1M (about 2 s per probe on 2 cores).
     public static func run(gallerySize: Int, penetration: Double, exhaustiveProbes: Int,
-                           residentExhaustive: Bool = false, budgetByCylinders: Bool = false,
-                           voteWeighting: VoteWeighting = .uniform, multiProbe: Bool = false, exhaustiveCache: String? = nil,
+                           residentExhaustive: Bool = false, budgetByCylinders: Bool = SearchOptions().budgetByCylinders,
+                           voteWeighting: VoteWeighting = SearchOptions().voteWeighting,
+                           multiProbe: Bool = SearchOptions().multiProbe, exhaustiveCache: String? = nil,
                            otherPenetrations: [Double] = [],
                            realSets: [FingerprintSet], seed: UInt64 = 42) throws -> Result {
         let encoder = CylinderEncoder()

@@ -39,13 +39,13 @@ public struct SearchOptions: Sendable, Hashable {
     public var minimumShortlist = 256
     /// Penetration counts minutiae rather than fingers: the shortlist stops once it holds
     /// as many minutiae as `penetration` of the gallery's fingers would on average.
-    public var budgetByCylinders = false
+    public var budgetByCylinders = true
     /// What a shared prefilter key is worth (see `VoteWeighting`).
-    public var voteWeighting = VoteWeighting.uniform
+    public var voteWeighting = VoteWeighting.sqrtInverse
     /// The prefilter also visits each probe key's multi-probe neighbours (`CylinderHasher.probeKeys`).
-    public var multiProbe = false
-    public init(limit: Int = 10, penetration: Double = 0.01, minimumShortlist: Int = 256, budgetByCylinders: Bool = false,
-                voteWeighting: VoteWeighting = .uniform, multiProbe: Bool = false) {
+    public var multiProbe = true
+    public init(limit: Int = 10, penetration: Double = 0.01, minimumShortlist: Int = 256, budgetByCylinders: Bool = true,
+                voteWeighting: VoteWeighting = .sqrtInverse, multiProbe: Bool = true) {
         self.multiProbe = multiProbe
         self.limit = limit
         self.penetration = penetration

@@ -169,12 +169,12 @@ struct SearchBench: ParsableCommand {
     @Option(help: "Probes used for the exhaustive (penetration 1) hit rate; 0 skips it.") var exhaustiveProbes: Int = 40
     @Flag(help: "Keep every gallery finger's cylinders resident for the exhaustive figure (bench only, ~3.5 KiB per finger): affordable exhaustive search over all probes at 1M.")
     var residentExhaustive = false
-    @Flag(help: "Count penetration in minutiae rather than fingers (SearchOptions.budgetByCylinders).")
-    var budgetByCylinders = false
+    @Flag(inversion: .prefixedNo, help: "Count penetration in minutiae rather than fingers (SearchOptions.budgetByCylinders).")
+    var budgetByCylinders = SearchOptions().budgetByCylinders
     @Option(help: "Prefilter vote weighting: \(VoteWeighting.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var voteWeighting: String = VoteWeighting.uniform.rawValue
-    @Flag(help: "Prefilter visits multi-probe neighbours of each probe key (SearchOptions.multiProbe).")
-    var multiProbe = false
+    var voteWeighting: String = SearchOptions().voteWeighting.rawValue
+    @Flag(inversion: .prefixedNo, help: "Prefilter visits multi-probe neighbours of each probe key (SearchOptions.multiProbe).")
+    var multiProbe = SearchOptions().multiProbe
     @Option(help: "More penetrations to search the same gallery at, comma-separated (hit rate and time of each).")
     var alsoPenetrations: String = ""
     @Option(help: "File caching the exhaustive answers between runs that change only prefilter settings.")

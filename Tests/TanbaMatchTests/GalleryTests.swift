@@ -32,7 +32,7 @@ import TanbaCore
         let shard = enrolled(fingers)
         var trace = SearchTrace()
         // 25% of 40 = 10 fingers reach stage two (the minimum shortlist is lowered to allow it).
-        let c = shard.search(encoder.encode(fingers[0][1]), options: SearchOptions(limit: 3, penetration: 0.25, minimumShortlist: 1),
+        let c = shard.search(encoder.encode(fingers[0][1]), options: SearchOptions(limit: 3, penetration: 0.25, minimumShortlist: 1, budgetByCylinders: false),
                              trace: &trace)
         #expect(trace.shortlisted == 10)
         #expect(c.count == 3)
@@ -49,7 +49,7 @@ import TanbaCore
         let mean = Double(sizes.reduce(0, +)) / Double(sizes.count)
         for f in [0, 7, 31] {
             let probe = encoder.encode(fingers[f][1])
-            let byCount = SearchOptions(limit: 3, penetration: 0.25, minimumShortlist: 1)
+            let byCount = SearchOptions(limit: 3, penetration: 0.25, minimumShortlist: 1, budgetByCylinders: false)
             var byMinutiae = byCount
             byMinutiae.budgetByCylinders = true
             let plain = shard.shortlist(probe, options: byCount, slots: 60)
@@ -153,7 +153,7 @@ import TanbaCore
             }
             return ranks.reduce(0, +) / Double(ranks.count)
         }
-        let plain = meanRank(SearchOptions())
+        let plain = meanRank(SearchOptions(voteWeighting: .uniform, multiProbe: false))
         let tuned = meanRank(SearchOptions(voteWeighting: .sqrtInverse, multiProbe: true))
         #expect(tuned <= plain)
         #expect(tuned < 0.05)
