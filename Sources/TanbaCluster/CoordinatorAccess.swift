@@ -130,10 +130,11 @@ extension Coordinator {
             guard let person = try self.store.person(iin: r.iin), let enrollment = try self.store.currentEnrollment(iin: r.iin) else { return nil }
             return (person, enrollment)
         }
-        guard let (person, enrollment) = found else {
+        guard let found else {
             _ = try await audit(gate.actor, operation: "view-record", subject: r.iin, result: gate.result("not enrolled"))
             throw CoordinatorError(code: .notFound, description: "no enrolled person has IIN \(r.iin)")
         }
+        let (person, enrollment) = found
         _ = try await audit(gate.actor, operation: "view-record", subject: r.iin, result: gate.result("record shown"))
         return .recordAnswer(RecordView(iin: r.iin, fullName: person.fullName, captured: enrollment.record.views.map(\.position),
                                         missing: enrollment.missing.map { RecordView.Missing(position: $0.position, reason: $0.reason) },
