@@ -180,7 +180,10 @@ final class LocalCluster: @unchecked Sendable {
     /// Sends `message` and expects a refusal with `code` whose text starts with `refusal`;
     /// returns the refusal text.
     func refusedOverTheWire(_ message: WireMessage, _ code: WireErrorCode, _ refusal: String) async throws -> String {
-        let answer = try await ask(message)
+        let answer: WireMessage
+        do { answer = try await ask(message) } catch SignedCaller.CallError.remote(let code, let text) {
+            answer = .error(code: code, message: text)
+        }
         guard case .error(let got, let text) = answer else { throw RuleBroken("\(message.type) was answered: \(answer)") }
         try require(got == code && text.hasPrefix(refusal), "refused with ERROR \(got.rawValue) '\(text)', expected \(code.rawValue) \(refusal)")
         return "ERROR \(got.rawValue) \(refusal)"

@@ -95,3 +95,12 @@ final class AccessAccounts: @unchecked Sendable {
         Requester(session: token, account: login, role: role.rawValue, basis: basis, caseNumber: caseNumber)
     }
 }
+
+extension Cluster {
+    /// The coordinator's answer, a typed ERROR returned as `.error` rather than thrown.
+    func answer(_ message: WireMessage) async throws -> WireMessage {
+        do { return try await ask(message) } catch SignedCaller.CallError.remote(let code, let text) {
+            return .error(code: code, message: text)
+        }
+    }
+}

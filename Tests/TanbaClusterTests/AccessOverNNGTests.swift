@@ -40,11 +40,11 @@ import TanbaWire
         defer { Task { await cluster.shutdown() } }
         #expect(try await cluster.enroll(6).outcome == .enrolled)
         let before = try cluster.coordinator.store.audit.entries().count
-        let allowed = try await cluster.ask(.identify(IdentifyRequest(probe: People.probe(6), topK: 3, requester:
+        let allowed = try await cluster.answer(.identify(IdentifyRequest(probe: People.probe(6), topK: 3, requester:
             accounts.requester(investigator, "inv-1", .investigatorPolice, .criminal, "261500031000117"))))
         guard case .identifyAnswer(let a) = allowed else { Issue.record("refused over nng: \(allowed)"); return }
         #expect(a.candidates.first?.iin == People.iin(6))
-        let refused = try await cluster.ask(.identify(IdentifyRequest(probe: People.probe(6), topK: 3, requester:
+        let refused = try await cluster.answer(.identify(IdentifyRequest(probe: People.probe(6), topK: 3, requester:
             accounts.requester(bailiff, "bf-1", .bailiff, .criminal, "261500031000117"))))
         guard case .error(let code, let text) = refused else { Issue.record("a bailiff searched on a criminal case"); return }
         #expect(code == .accessDenied && text.hasPrefix("basis-kind-not-allowed"))

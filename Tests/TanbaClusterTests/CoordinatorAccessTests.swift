@@ -47,7 +47,7 @@ import TanbaWire
             for kind in CaseKind.allCases {
                 let before = try c.coordinator.store.audit.entries().count
                 let requester = accounts.requester(tokens[role]!, "u-\(role.rawValue)", role, .init(kind), Self.criminalCase)
-                let answer = try await c.ask(.identify(IdentifyRequest(probe: People.probe(0), topK: 3, requester: requester)))
+                let answer = try await c.answer(.identify(IdentifyRequest(probe: People.probe(0), topK: 3, requester: requester)))
                 let logged = try Self.newEntries(c, after: before)
                 #expect(logged.count == 1, "\(role.rawValue)/\(kind.rawValue): \(logged.count) audit entries")
                 let entry = logged.first
@@ -84,7 +84,7 @@ import TanbaWire
         ]
         for (role, kind, reference, refusal) in own {
             let before = try c.coordinator.store.audit.entries().count
-            let answer = try await c.ask(.identify(IdentifyRequest(probe: People.probe(0), topK: 3,
+            let answer = try await c.answer(.identify(IdentifyRequest(probe: People.probe(0), topK: 3,
                                                                    requester: accounts.requester(tokens[role]!, "u-\(role.rawValue)", role, kind, reference))))
             let logged = try Self.newEntries(c, after: before)
             #expect(logged.count == 1 && logged.first?.role == role.rawValue)
@@ -110,11 +110,11 @@ import TanbaWire
         _ = try await c.enroll(1)
         let iin = People.iin(1)
         let ok = accounts.requester(token, "inv-1", .investigatorPolice, .criminal, Self.criminalCase)
-        guard case .verifyAnswer(let v) = try await c.ask(.verify(VerifyRequest(claimedIIN: iin, probe: People.probe(1), requester: ok))) else {
+        guard case .verifyAnswer(let v) = try await c.answer(.verify(VerifyRequest(claimedIIN: iin, probe: People.probe(1), requester: ok))) else {
             Issue.record("verify on a criminal case refused"); return
         }
         #expect(v.isMatch)
-        guard case .recordAnswer(let view) = try await c.ask(.viewRecord(ViewRecordRequest(iin: iin, requester: ok))) else {
+        guard case .recordAnswer(let view) = try await c.answer(.viewRecord(ViewRecordRequest(iin: iin, requester: ok))) else {
             Issue.record("record view refused"); return
         }
         #expect(view.iin == iin && view.fullName.contains("Test Person") && view.captured == People.fingers && view.missing.count == 6)
@@ -129,7 +129,7 @@ import TanbaWire
             for message in [WireMessage.verify(VerifyRequest(claimedIIN: iin, probe: People.probe(1), requester: requester)),
                             .viewRecord(ViewRecordRequest(iin: iin, requester: requester))] {
                 let before = try c.coordinator.store.audit.entries().count
-                let answer = try await c.ask(message)
+                let answer = try await c.answer(message)
                 #expect(Self.errorCode(answer)?.0 == .accessDenied && Self.errorCode(answer)?.1.hasPrefix(code) == true, "\(code): \(answer)")
                 let logged = try Self.newEntries(c, after: before)
                 #expect(logged.count == 1 && logged[0].subjectRef == subject && logged[0].result.hasPrefix("refused: \(code)"),
@@ -151,7 +151,7 @@ import TanbaWire
         defer { Task { await c.shutdown() } }
         func ask(_ r: Requester) async throws -> (WireMessage, AuditEntry?) {
             let before = try c.coordinator.store.audit.entries().count
-            let answer = try await c.ask(.identify(IdentifyRequest(probe: People.probe(2), topK: 3, requester: r)))
+            let answer = try await c.answer(.identify(IdentifyRequest(probe: People.probe(2), topK: 3, requester: r)))
             let logged = try Self.newEntries(c, after: before)
             #expect(logged.count == 1)
             return (answer, logged.first)
@@ -185,7 +185,7 @@ import TanbaWire
         #expect(try await c.enroll(3).outcome == .enrolled)
         let iin = People.iin(3)
         var before = try c.coordinator.store.audit.entries().count
-        guard case .verifyAnswer(let v) = try await c.ask(.verify(VerifyRequest(claimedIIN: iin, probe: People.probe(3)))) else {
+        guard case .verifyAnswer(let v) = try await c.answer(.verify(VerifyRequest(claimedIIN: iin, probe: People.probe(3)))) else {
             Issue.record("the station's VERIFY was refused"); return
         }
         #expect(v.isMatch)
@@ -195,7 +195,7 @@ import TanbaWire
                 && logged[0].caseNumber == consentID && logged[0].result == "allowed: match", "\(logged)")
 
         before = try c.coordinator.store.audit.entries().count
-        let search = try await c.ask(.identify(IdentifyRequest(probe: People.probe(3), topK: 3)))
+        let search = try await c.answer(.identify(IdentifyRequest(probe: People.probe(3), topK: 3)))
         #expect(Self.errorCode(search)?.0 == .accessDenied && Self.errorCode(search)?.1.hasPrefix("action-not-allowed") == true, "\(search)")
         logged = try Self.newEntries(c, after: before)
         #expect(logged.count == 1 && logged[0].result.hasPrefix("refused: action-not-allowed"))
@@ -205,9 +205,9 @@ import TanbaWire
                                            operatorEmployee: "op-1", branch: "astana-01", station: "station-1",
                                            formReference: "rev-1", deleteData: false)
         let document = revocation.canonicalJSON()
-        _ = try await c.ask(.consent(ConsentRequest(iin: iin, action: .revoked, document: document,
+        _ = try await c.answer(.consent(ConsentRequest(iin: iin, action: .revoked, document: document,
                                                     signature: Array(try c.identities["station-1"]!.signingKey.signature(for: document)))))
-        let refused = try await c.ask(.verify(VerifyRequest(claimedIIN: iin, probe: People.probe(3))))
+        let refused = try await c.answer(.verify(VerifyRequest(claimedIIN: iin, probe: People.probe(3))))
         #expect(Self.errorCode(refused)?.0 == .accessDenied && Self.errorCode(refused)?.1.contains("no valid consent") == true, "\(refused)")
     }
 
@@ -223,13 +223,13 @@ import TanbaWire
         let c = try await Self.cluster(accounts)
         defer { Task { await c.shutdown() } }
         let start = Date()
-        let own = try await c.ask(.identify(IdentifyRequest(probe: People.probe(4), topK: 3,
+        let own = try await c.answer(.identify(IdentifyRequest(probe: People.probe(4), topK: 3,
                                                             requester: accounts.requester(t1, "inv-1", .investigatorPolice, .criminal, Self.criminalCase))))
         guard case .identifyAnswer = own else { Issue.record("own case refused: \(own)"); return }
-        let foreign = try await c.ask(.identify(IdentifyRequest(probe: People.probe(4), topK: 3,
+        let foreign = try await c.answer(.identify(IdentifyRequest(probe: People.probe(4), topK: 3,
                                                                 requester: accounts.requester(t1, "inv-1", .investigatorPolice, .criminal, "261500031000999"))))
         #expect(Self.errorCode(foreign)?.1.hasPrefix("case-not-in-user-proceedings") == true, "\(foreign)")
-        let unknown = try await c.ask(.identify(IdentifyRequest(probe: People.probe(4), topK: 3,
+        let unknown = try await c.answer(.identify(IdentifyRequest(probe: People.probe(4), topK: 3,
                                                                 requester: accounts.requester(t9, "inv-9", .investigatorPolice, .criminal, "261500031000555"))))
         guard case .identifyAnswer = unknown else { Issue.record("unverifiable case refused: \(unknown)"); return }
         let events = try c.coordinator.store.audit.entries().map(\.entry).map {
@@ -249,7 +249,7 @@ import TanbaWire
         let c = try await Cluster(transport: EmbeddedTransport(), workers: 1, shards: 2)
         defer { Task { await c.shutdown() } }
         let before = try c.coordinator.store.audit.entries().count
-        let answer = try await c.ask(.identify(IdentifyRequest(probe: People.probe(5), topK: 3, requester: Requester(
+        let answer = try await c.answer(.identify(IdentifyRequest(probe: People.probe(5), topK: 3, requester: Requester(
             session: "x", account: "inv-1", role: "investigator-police", basis: .criminal, caseNumber: Self.criminalCase))))
         #expect(Self.errorCode(answer)?.0 == .accessDenied && Self.errorCode(answer)?.1.contains("access-not-configured") == true)
         let logged = try Self.newEntries(c, after: before)
