@@ -484,14 +484,37 @@ struct ClientEnroll: AsyncParsableCommand {
     }
 }
 
+/// The requester of an authority's or examiner's request (protocol v3): the session of a
+/// multi-factor login on the coordinator's access database, the account, role and basis.
+struct RequesterOptions: ParsableArguments {
+    @Option(help: "Session token of the account's login (omit: the request is the station's, as a branch operator).") var session: String?
+    @Option(help: "The account (login) the session belongs to.") var account: String?
+    @Option(help: "The role the account acts in (e.g. investigator-police, examiner).") var role: String?
+    @Option(help: "Basis kind: criminal, administrative, administrative-offence, civil, enforcement, search, adjudication, consent, subject-request.") var basis: String?
+    @Option(name: .customLong("case"), help: "Case number (or adjudication / form reference).") var caseNumber: String = ""
+
+    func requester() throws -> Requester? {
+        guard let session else { return nil }
+        guard let account, let role, let basis else { throw CommandError("--session needs --account, --role and --basis") }
+        let kinds: [String: Requester.BasisKind] = ["criminal": .criminal, "administrative": .administrative,
+                                                    "administrative-offence": .administrativeOffence, "civil": .civil,
+                                                    "enforcement": .enforcement, "search": .search, "adjudication": .adjudication,
+                                                    "consent": .consent, "subject-request": .subjectRequest, "none": .none]
+        guard let kind = kinds[basis] else { throw CommandError("unknown basis kind \(basis); one of \(kinds.keys.sorted().joined(separator: ", "))") }
+        return Requester(session: session, account: account, role: role, basis: kind, caseNumber: caseNumber)
+    }
+}
+
 struct ClientIdentify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identify", abstract: "1:N identification (1-10 fingers).")
     @OptionGroup var client: ClientOptions
     @Option(help: "Candidates wanted (1-1000).") var top: Int = 10
     @Option(help: "Target false-positive identification rate (0: the coordinator's default).") var fpir: Double = 0
     @OptionGroup var input: FingerInput
+    @OptionGroup var requester: RequesterOptions
     func run() async throws {
-        print(Render.answer(try await client.call(.identify(IdentifyRequest(probe: try input.record(), topK: top, targetFPIR: fpir)))))
+        print(Render.answer(try await client.call(.identify(IdentifyRequest(probe: try input.record(), topK: top, targetFPIR: fpir,
+                                                                            requester: try requester.requester())))))
     }
 }
 
@@ -501,9 +524,11 @@ struct ClientVerify: AsyncParsableCommand {
     @Option(help: "The claimed IIN (default with --synthetic-person: that person's).") var iin: String?
     @Option(help: "Claim synthetic person N's IIN.") var iinOfPerson: Int?
     @OptionGroup var input: FingerInput
+    @OptionGroup var requester: RequesterOptions
     func run() async throws {
         let iin = try IIN.resolve(iin, person: iinOfPerson ?? input.syntheticPerson)
-        print(Render.answer(try await client.call(.verify(VerifyRequest(claimedIIN: iin, probe: try input.record())))))
+        print(Render.answer(try await client.call(.verify(VerifyRequest(claimedIIN: iin, probe: try input.record(),
+                                                                        requester: try requester.requester())))))
     }
 }
 
