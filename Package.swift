@@ -106,7 +106,7 @@ let package = Package(
         // coordinator embeds the store primary (TanbaReplication) so writes are acknowledged
         // only once the synchronous standby holds them.
         .target(name: "TanbaCluster", dependencies: [
-            "TanbaCore", "TanbaMatch", "TanbaWire", "TanbaStore", "TanbaReplication",
+            "TanbaCore", "TanbaMatch", "TanbaWire", "TanbaStore", "TanbaReplication", "TanbaAccess",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -157,7 +157,8 @@ let package = Package(
             "TanbaTestSupport", "TanbaCompliance", "TanbaOps", "TanbaAccess", "TanbaStore", "TanbaCore",
         ]),
         .testTarget(name: "TanbaClusterTests", dependencies: [
-            "TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore", "TanbaReplication",
+            "TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore", "TanbaReplication", "TanbaAccess",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
         ]),
     ]
 )

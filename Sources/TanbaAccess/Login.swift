@@ -395,6 +395,25 @@ public final class AccessControl: Sendable {
         return decision
     }
 
+    /// `authorize` for a request that also names the account and role it acts for (the
+    /// wire's requester): a session that belongs to another account, or a role the account
+    /// does not hold, is refused as not authenticated — a stolen token cannot borrow a
+    /// stronger row of the roles x basis table, and the audit entry names the claim.
+    public func authorize(token: String, claimedLogin: String, claimedRole: String, action: Action, basis: Basis,
+                          subjectRef: String? = nil) throws -> AccessDecision {
+        if let session = try authenticator.session(token), session.login != claimedLogin || session.role.rawValue != claimedRole {
+            return Self.refused(.notAuthenticated("the session belongs to \(session.login) (\(session.role.rawValue)), not \(claimedLogin) (\(claimedRole))"),
+                                login: claimedLogin, role: claimedRole, action: action, basis: basis, subjectRef: subjectRef)
+        }
+        var decision = try authorize(token: token, action: action, basis: basis, subjectRef: subjectRef)
+        if decision.audit.actor == "unknown" {
+            // No live session: log who it claimed to be, so a supervisor can follow it up.
+            decision.audit.actor = claimedLogin
+            decision.audit.role = claimedRole
+        }
+        return decision
+    }
+
     static func refused(_ refusal: Refusal, login: String, role: String, action: Action, basis: Basis, subjectRef: String?) -> AccessDecision {
         AccessDecision(allowed: false, refusal: refusal, notes: [],
                        audit: AuditFields(actor: login, role: role, basis: basis.auditKind, caseNumber: basis.reference,

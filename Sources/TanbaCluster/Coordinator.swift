@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TanbaAccess
 import TanbaCore
 import TanbaMatch
 import TanbaReplication
@@ -53,6 +54,10 @@ public final class Coordinator: Sendable {
         public var answerRetentionDays = 30
         /// Today in Astana (injected so tests can pin consent terms and ages).
         public var today: @Sendable () -> IIN.BirthDate = { EnrollmentRules(now: Date()).today }
+        /// The access layer that decides every IDENTIFY, VERIFY and VIEW_RECORD
+        /// (CoordinatorAccess.swift); nil: development mode, station requests unchecked and
+        /// requests on an authority's basis refused.
+        public var access: CoordinatorAccess? = nil
         public init() {}
     }
 
@@ -180,8 +185,9 @@ public final class Coordinator: Sendable {
             }
             switch message {
             case .enroll(let r): return try await enroll(r, sender: sender, actor: actor, answering: answering)
-            case .identify(let r): return try await identify(r, actor: actor)
-            case .verify(let r): return try await verify(r, actor: actor)
+            case .identify(let r): return try await identify(r, sender: sender)
+            case .verify(let r): return try await verify(r, sender: sender)
+            case .viewRecord(let r): return try await viewRecord(r, sender: sender)
             case .update(let r): return try await update(r, sender: sender, actor: actor, answering: answering)
             case .delete(let r): return try await delete(r, sender: sender, actor: actor, answering: answering)
             case .consent(let r): return try await recordConsent(r, sender: sender, actor: actor, answering: answering)
@@ -286,19 +292,22 @@ public final class Coordinator: Sendable {
 
     // MARK: IDENTIFY / VERIFY
 
-    func identify(_ r: IdentifyRequest, actor: Actor) async throws -> WireMessage {
+    func identify(_ r: IdentifyRequest, sender: String) async throws -> WireMessage {
+        let gate = try await authorize(.identify, requester: r.requester, sender: sender, subject: nil)
         let fpir = r.targetFPIR > 0 ? r.targetFPIR : options.defaultFPIR
         let threshold = threshold(forFPIR: fpir)
         let (all, coverage) = await scatterSearch(r.probe, limit: r.topK)
         let candidates = Array(all.filter { $0.fusedScore >= threshold }.prefix(r.topK))
-        _ = try await audit(actor, operation: "identify", result:
-            "\(candidates.count) candidates\(coverage.isPartial ? ", partial: missing shards \(coverage.missing)" : "")")
+        _ = try await audit(gate.actor, operation: "identify", result: gate.result(
+            "\(candidates.count) candidates\(coverage.isPartial ? ", partial: missing shards \(coverage.missing)" : "")"))
         return .identifyAnswer(IdentifyAnswer(candidates: candidates, threshold: threshold, coverage: coverage))
     }
 
-    func verify(_ r: VerifyRequest, actor: Actor) async throws -> WireMessage {
+    func verify(_ r: VerifyRequest, sender: String) async throws -> WireMessage {
+        let gate = try await authorize(.verify, requester: r.requester, sender: sender, subject: r.claimedIIN)
+        let actor = gate.actor
         guard directory.contains(r.claimedIIN) else {
-            _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: "not enrolled")
+            _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: gate.result("not enrolled"))
             throw CoordinatorError(code: .notFound, description: "no enrolled person has IIN \(r.claimedIIN)")
         }
         let shard = map.shard(of: r.claimedIIN)
@@ -309,12 +318,12 @@ public final class Coordinator: Sendable {
             return nil
         } request: { request }
         guard let answer else {
-            _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: "partial: shard \(shard) unavailable")
+            _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: gate.result("partial: shard \(shard) unavailable"))
             return .verifyAnswer(VerifyAnswer(isMatch: false, fusedScore: 0, fingerScores: [], threshold: threshold,
                                               coverage: ShardCoverage(missing: [shard])))
         }
         let isMatch = answer.found && answer.fusedScore >= threshold
-        _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: isMatch ? "match" : "no match")
+        _ = try await audit(actor, operation: "verify", subject: r.claimedIIN, result: gate.result(isMatch ? "match" : "no match"))
         return .verifyAnswer(VerifyAnswer(isMatch: isMatch, fusedScore: answer.fusedScore, fingerScores: answer.fingerScores,
                                           threshold: threshold, coverage: ShardCoverage(contributed: [shard])))
     }

@@ -1,7 +1,9 @@
 import Crypto
 import Foundation
 import TanbaAccess
+import TanbaCluster
 import TanbaCore
+import TanbaWire
 import X509
 
 /// A clock the scenarios move by hand (60-day rule, one-day deadlines, certificate expiry).
@@ -21,6 +23,8 @@ final class AccessWorld {
     let registry: AccountRegistry
     let auth: Authenticator
     let control: AccessControl
+    /// The incident journal in the same access database (the coordinator feeds it).
+    let journal: IncidentJournal
     let caKey = P256.Signing.PrivateKey()
     let caCertificate: Certificate
     var keys: [String: P256.Signing.PrivateKey] = [:]
@@ -29,7 +33,9 @@ final class AccessWorld {
 
     init(_ world: ComplianceWorld, proceedings: (any ProceedingsRegistry)? = nil) throws {
         clock = ManualClock(world.now)
-        registry = try AccountRegistry(path: world.path("access.db"), key: SymmetricKey(size: .bits256), clock: clock.clock)
+        let path = world.path("access.db")
+        registry = try AccountRegistry(path: path, key: SymmetricKey(size: .bits256), clock: clock.clock)
+        journal = try IncidentJournal(path: path, clock: clock.clock)
         let name = try DistinguishedName { CommonName("Compliance CA") }
         caCertificate = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
@@ -114,61 +120,67 @@ enum AccessScenarios {
     static let criminalCase = "261500031000117"
 
     static let all: [RuleScenario] = [
-        RuleScenario(id: "LEX-1", title: "Every request cites its basis kind and case number", layer: .access, lawful: { world in
-            let w = try AccessWorld(world)
-            try w.account("inv-1", .investigatorPolice)
-            let d = try w.control.authorize(token: try await w.session("inv-1"), action: .identify,
-                                            basis: .legal(.criminal, caseNumber: criminalCase))
-            try allowed(d)
-            return "identify on criminal case \(criminalCase) allowed, audited as basis '\(d.audit.basis)' case '\(d.audit.caseNumber ?? "")'"
+        RuleScenario(id: "LEX-1", title: "Every request cites its basis kind and case number", layer: .cluster, lawful: { world in
+            let c = try await world.cluster()
+            let before = try c.auditCount
+            _ = try await c.identify(LocalCluster.record(300, impression: 1),
+                                     as: try await c.requester("inv-1", .investigatorPolice, .criminal, criminalCase))
+            let logged = try c.auditEntries(after: before)
+            try require(logged.count == 1 && logged[0].basis == "criminal" && logged[0].caseNumber == criminalCase
+                        && logged[0].result.hasPrefix("allowed"), "logged: \(logged)")
+            return "IDENTIFY through the coordinator on criminal case \(criminalCase) answered, logged as basis '\(logged[0].basis)' case '\(logged[0].caseNumber ?? "")': \(logged[0].result)"
         }, violation: { world in
-            let w = try AccessWorld(world)
-            try w.account("inv-1", .investigatorPolice)
-            let t = try await w.session("inv-1")
-            let none = try refusal(try w.control.authorize(token: t, action: .identify, basis: .none), "missing-basis")
-            let empty = try refusal(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: " ")),
-                                    "missing-case-number")
-            let junk = try refusal(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: "see file")),
-                                   "malformed-case-number")
-            return "no basis: \(none); blank case number: \(empty); 'see file': \(junk)"
+            let c = try await world.cluster()
+            var seen: [String] = []
+            for (kind, number, code) in [(Requester.BasisKind.none, "", "missing-basis"), (.criminal, " ", "missing-case-number"),
+                                         (.criminal, "see file", "malformed-case-number")] {
+                let before = try c.auditCount
+                let probe = IdentifyRequest(probe: LocalCluster.record(301, impression: 1), topK: 5,
+                                            requester: try await c.requester("inv-1", .investigatorPolice, kind, number))
+                seen.append(try await c.refusedOverTheWire(.identify(probe), .accessDenied, code))
+                let logged = try c.auditEntries(after: before)
+                try require(logged.count == 1 && logged[0].result.hasPrefix("refused: \(code)"), "the refusal is not logged once: \(logged)")
+            }
+            return "coordinator: no basis, blank and malformed case numbers: \(seen.joined(separator: "; ")), each logged"
         }),
-        RuleScenario(id: "LEX-2", title: "The basis is checked against the user's proceedings", layer: .access, lawful: { world in
-            let w = try AccessWorld(world, proceedings: StaticProceedings(["inv-1": [criminalCase]]))
-            try w.account("inv-1", .investigatorPolice)
-            try allowed(try w.control.authorize(token: try await w.session("inv-1"), action: .verify,
-                                                basis: .legal(.criminal, caseNumber: criminalCase)))
-            return "verify on the user's own case \(criminalCase) allowed"
+        RuleScenario(id: "LEX-2", title: "The basis is checked against the user's proceedings", layer: .cluster, lawful: { world in
+            let c = try await world.cluster()
+            _ = try await c.identify(LocalCluster.record(302, impression: 1),
+                                     as: try await c.requester("inv-1", .investigatorPolice, .criminal, criminalCase))
+            return "IDENTIFY through the coordinator on the user's own case \(criminalCase) answered"
         }, violation: { world in
-            let w = try AccessWorld(world, proceedings: StaticProceedings(["inv-1": [criminalCase]]))
-            try w.account("inv-1", .investigatorPolice)
-            let code = try refusal(try w.control.authorize(token: try await w.session("inv-1"), action: .verify,
-                                                           basis: .legal(.criminal, caseNumber: "261500031000999")),
-                                   "case-not-in-user-proceedings")
-            return "verify on case 261500031000999 (not the user's): \(code)"
+            let c = try await world.cluster()
+            let probe = IdentifyRequest(probe: LocalCluster.record(302, impression: 1), topK: 5,
+                                        requester: try await c.requester("inv-1", .investigatorPolice, .criminal, "261500031000999"))
+            let code = try await c.refusedOverTheWire(.identify(probe), .accessDenied, "case-not-in-user-proceedings")
+            return "case 261500031000999 (not among inv-1's proceedings): \(code)"
         }),
-        RuleScenario(id: "LEX-3", title: "The roles x basis table decides (19 bodies x 6 kinds)", layer: .access, lawful: { _ in
-            let policy = AccessPolicy()
+        RuleScenario(id: "LEX-3", title: "The roles x basis table decides (19 bodies x 6 kinds)", layer: .cluster, lawful: { world in
+            let c = try await world.cluster()
             var cells = 0
             for role in Role.authorities {
                 for kind in CaseKind.allCases where RolesTable.allows(role, kind) {
-                    for action in [Action.identify, .verify, .viewRecord] {
-                        try allowed(policy.decide(AccessRequest(login: "u", role: role, action: action, basis: .legal(kind, caseNumber: "1-2"))))
+                    _ = try await c.identify(LocalCluster.record(303, impression: 1),
+                                             as: try await c.requester("lex3-\(role.rawValue)", role, Requester.BasisKind(kind), "1-2"))
+                    for action in [Action.verify, .viewRecord] {
+                        try allowed(AccessPolicy().decide(AccessRequest(login: "u", role: role, action: action, basis: .legal(kind, caseNumber: "1-2"))))
                     }
                     cells += 1
                 }
             }
-            return "all \(cells) '+' cells allowed for identify, verify and view-record"
-        }, violation: { _ in
-            let policy = AccessPolicy()
+            return "all \(cells) '+' cells: IDENTIFY answered by the coordinator (verify and view-record allowed by the same policy)"
+        }, violation: { world in
+            let c = try await world.cluster()
             var cells = 0
             for role in Role.authorities {
                 for kind in CaseKind.allCases where !RolesTable.allows(role, kind) {
-                    _ = try refusal(policy.decide(AccessRequest(login: "u", role: role, action: .identify,
-                                                                basis: .legal(kind, caseNumber: "1-2"))), "basis-kind-not-allowed")
+                    let probe = IdentifyRequest(probe: LocalCluster.record(303, impression: 1), topK: 5,
+                                                requester: try await c.requester("lex3-\(role.rawValue)", role, Requester.BasisKind(kind), "1-2"))
+                    _ = try await c.refusedOverTheWire(.identify(probe), .accessDenied, "basis-kind-not-allowed")
                     cells += 1
                 }
             }
-            return "all \(cells) empty cells refused (basis-kind-not-allowed), e.g. a bailiff on a criminal case"
+            return "all \(cells) empty cells refused by the coordinator (ERROR 17 basis-kind-not-allowed), e.g. a bailiff on a criminal case"
         }),
         RuleScenario(id: "LEX-4", title: "Access on an application, decided within one day, refusals reasoned", layer: .access, lawful: { world in
             let w = try AccessWorld(world)
@@ -204,24 +216,22 @@ enum AccessScenarios {
             try require(change?.detail.contains("after 24") == true, "a change reported 3 days late is not marked: \(change?.detail ?? "none")")
             return "change reported 3 days late marked: \(change!.detail)"
         }),
-        RuleScenario(id: "LEX-6", title: "Dismissal or suspension blocks the account at once", layer: .access, lawful: { world in
-            let w = try AccessWorld(world)
-            try w.account("inv-1", .investigatorPolice)
-            try allowed(try w.control.authorize(token: try await w.session("inv-1"), action: .identify,
-                                                basis: .legal(.criminal, caseNumber: criminalCase)))
-            return "serving officer: session works"
+        RuleScenario(id: "LEX-6", title: "Dismissal or suspension blocks the account at once", layer: .cluster, lawful: { world in
+            let c = try await world.cluster()
+            _ = try await c.identify(LocalCluster.record(304, impression: 1),
+                                     as: try await c.requester("inv-6", .investigatorPolice, .criminal, criminalCase))
+            return "serving officer: IDENTIFY through the coordinator answered"
         }, violation: { world in
-            let w = try AccessWorld(world)
-            try w.account("inv-1", .investigatorPolice)
-            try w.account("inv-2", .investigatorPolice)
-            let t = try await w.session("inv-1")
-            try w.registry.dismiss("inv-1", reason: "order 1", by: "hr")
-            try w.registry.dismiss("inv-2", reason: "order 2", suspension: true, by: "hr")
-            let open = try refusal(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: criminalCase)),
-                                   "not-authenticated")
-            let again = try await w.login("inv-1"), suspended = try await w.login("inv-2")
+            let c = try await world.cluster()
+            let dismissed = try await c.requester("inv-6a", .investigatorPolice, .criminal, criminalCase)
+            _ = try await c.session("inv-6b", .investigatorPolice)
+            try c.access.registry.dismiss("inv-6a", reason: "order 1", by: "hr")
+            try c.access.registry.dismiss("inv-6b", reason: "order 2", suspension: true, by: "hr")
+            let open = try await c.refusedOverTheWire(.identify(IdentifyRequest(probe: LocalCluster.record(304, impression: 1), topK: 5,
+                                                                                requester: dismissed)), .sessionRequired, "not-authenticated")
+            let again = try await c.access.login("inv-6a"), suspended = try await c.access.login("inv-6b")
             try require(again.failure == .blocked && suspended.failure == .blocked, "a dismissed or suspended officer could log in")
-            return "dismissed: open session \(open), new login \(again.failure!.rawValue); suspended: login \(suspended.failure!.rawValue)"
+            return "dismissed: open session at the coordinator \(open), new login \(again.failure!.rawValue); suspended: login \(suspended.failure!.rawValue)"
         }),
         RuleScenario(id: "LEX-7", title: "No requests for 60 days blocks the account automatically", layer: .access, lawful: { world in
             let w = try AccessWorld(world)
@@ -263,24 +273,25 @@ enum AccessScenarios {
             try require(Set(notices.map(\.recipient)) == [.supervisingProsecutor, .management], "notices to \(notices.map(\.recipient))")
             return "blocked, open session \(code); notices to \(notices.map(\.recipient.rawValue).sorted().joined(separator: " and "))"
         }),
-        RuleScenario(id: "LEX-9", title: "The user agreement is signed at first login and stored with its date", layer: .access, lawful: { world in
-            let w = try AccessWorld(world)
-            try w.account("inv-1", .investigatorPolice)
-            let t = try await w.session("inv-1")
-            let stored = try w.auth.agreement(of: "inv-1")
+        RuleScenario(id: "LEX-9", title: "The user agreement is signed at first login and stored with its date", layer: .cluster, lawful: { world in
+            let c = try await world.cluster()
+            let r = try await c.requester("inv-9", .investigatorPolice, .criminal, criminalCase)
+            let stored = try c.access.auth.agreement(of: "inv-9")
             try require(stored?.signedAt.hasSuffix("+05:00") == true && stored?.digest.isEmpty == false, "agreement or its date not stored")
-            try allowed(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: criminalCase)))
-            return "signed with the certificate key at \(stored!.signedAt); requests allowed"
+            _ = try await c.identify(LocalCluster.record(305, impression: 1), as: r)
+            return "signed with the certificate key at \(stored!.signedAt); IDENTIFY through the coordinator answered"
         }, violation: { world in
-            let w = try AccessWorld(world)
-            try w.account("inv-1", .investigatorPolice)
-            guard let t = try await w.login("inv-1").session?.token else { throw RuleBroken("login failed") }
-            let before = try refusal(try w.control.authorize(token: t, action: .identify, basis: .legal(.criminal, caseNumber: criminalCase)),
-                                     "agreement-not-signed")
+            let c = try await world.cluster()
+            try c.access.account("inv-9u", .investigatorPolice)
+            guard let t = try await c.access.login("inv-9u").session?.token else { throw RuleBroken("login failed") }
+            c.access.clock.advance(30)
+            let before = try await c.refusedOverTheWire(.identify(IdentifyRequest(probe: LocalCluster.record(305, impression: 1), topK: 5,
+                requester: Requester(session: t, account: "inv-9u", role: Role.investigatorPolice.rawValue, basis: .criminal, caseNumber: criminalCase))),
+                .sessionRequired, "agreement-not-signed")
             let forged = try await refused("an agreement signed with another key") {
-                try w.signAgreement("inv-1", token: t, key: P256.Signing.PrivateKey())
+                try c.access.signAgreement("inv-9u", token: t, key: P256.Signing.PrivateKey())
             }
-            return "request before signing: \(before); signature by another key: \(forged)"
+            return "IDENTIFY before signing: \(before); signature by another key: \(forged)"
         }),
         RuleScenario(id: "LEX-10", title: "Login needs a certificate of the trusted CA plus a one-time code or fingerprint", layer: .access, lawful: { world in
             try await bothFactors(world, "inv-1", .investigatorPolice)
@@ -364,20 +375,23 @@ enum AccessScenarios {
             try require(auditor.value == nil && prosecutor.value == nil && undocumented.value == nil, "user activity disclosed")
             return "auditor: \(try refusal(auditor.decision, "action-not-allowed")); case prosecutor: \(try refusal(prosecutor.decision, "action-not-allowed")); supervising prosecutor without a documented request: \(try refusal(undocumented.decision, "missing-case-number"))"
         }),
-        RuleScenario(id: "STO-4", title: "Each role acts only for its purpose", layer: .access, lawful: { _ in
-            let p = AccessPolicy()
-            try allowed(p.decide(AccessRequest(login: "op", role: .branchOperator, action: .enroll, basis: .consent(reference: "c-1"))))
-            try allowed(p.decide(AccessRequest(login: "ex", role: .examiner, action: .identify, basis: .adjudication(reference: "job-1"))))
-            return "branch enrollment on consent and an examiner's 1:N search for adjudication allowed"
-        }, violation: { _ in
-            let p = AccessPolicy()
-            let search = try refusal(p.decide(AccessRequest(login: "op", role: .branchOperator, action: .identify,
-                                                             basis: .consent(reference: "c-1"))), "action-not-allowed")
-            let judge = try refusal(p.decide(AccessRequest(login: "j", role: .judge, action: .enroll,
-                                                            basis: .legal(.civil, caseNumber: "2-1"))), "action-not-allowed")
-            let ops = try refusal(p.decide(AccessRequest(login: "ops", role: .opsAdministrator, action: .viewRecord,
-                                                          basis: .operations)), "action-not-allowed")
-            return "branch 1:N search: \(search); a judge enrolling: \(judge); operations reading a record: \(ops)"
+        RuleScenario(id: "STO-4", title: "Each role acts only for its purpose", layer: .cluster, lawful: { world in
+            let c = try await world.cluster()
+            let iin = world.iin(age: 36)
+            try require(try await c.enroll(iin, LocalCluster.record(306, impression: 0)).outcome == .enrolled, "not enrolled")
+            let v = try await c.verify(iin, LocalCluster.record(306, impression: 1))
+            let found = try await c.identify(LocalCluster.record(306, impression: 1))
+            try require(v.isMatch && found.candidates.first?.iin == iin, "verify \(v.isMatch), identify \(found.candidates.map(\.iin))")
+            return "branch station: ENROLL and VERIFY on the person's consent; examiner: 1:N search for an adjudication — all through the coordinator"
+        }, violation: { world in
+            let c = try await world.cluster()
+            let search = try await c.refusedOverTheWire(.identify(IdentifyRequest(probe: LocalCluster.record(306, impression: 1), topK: 5)),
+                                                        .accessDenied, "action-not-allowed")
+            let ops = try await c.refusedOverTheWire(.viewRecord(ViewRecordRequest(iin: world.iin(age: 36),
+                requester: try await c.requester("ops-1", .opsAdministrator, .none, ""))), .accessDenied, "action-not-allowed")
+            let judge = try refusal(AccessPolicy().decide(AccessRequest(login: "j", role: .judge, action: .enroll,
+                                                                        basis: .legal(.civil, caseNumber: "2-1"))), "action-not-allowed")
+            return "branch station's 1:N search: \(search); operations reading a record: \(ops); a judge enrolling: \(judge)"
         }),
         RuleScenario(id: "CON-6", title: "Multi-factor authentication is required", layer: .access, lawful: { world in
             try await bothFactors(world, "op-1", .branchOperator)

@@ -165,11 +165,23 @@ enum ClusterScenarios {
             let new = try c.store.audit.entries().dropFirst(before).map(\.entry)
             // The station's CONSENT is logged too: it is received and kept before the ENROLL.
             try require(new.map(\.operation) == ["consent", "enroll", "identify", "verify"], "logged: \(new.map(\.operation))")
+            // Each decision with who, role, basis and reference: the examiner's search, the
+            // station's verification at the counter on the consent.
+            try require(new[2].role == "examiner" && new[2].basis == "adjudication" && new[2].caseNumber != nil
+                        && new[3].role == "branch-operator" && new[3].basis == "consent" && new[3].caseNumber != nil,
+                        "decision fields missing: \(new[2]), \(new[3])")
             let check = try c.store.audit.verify()
             try require(check.ok, "the intact log does not verify: \(check.detail ?? "")")
             return "CONSENT, ENROLL, IDENTIFY, VERIFY logged with results (\(new.map { "\($0.operation): \($0.result)" }.joined(separator: "; "))); chain of \(check.entriesChecked) entries verifies"
         }, violation: { world in
             let c = try await world.cluster()
+            // A request without a basis is refused by the coordinator — and logged.
+            let before = try c.auditCount
+            let noBasis = try await c.refusedOverTheWire(.identify(IdentifyRequest(probe: LocalCluster.record(P.audit + 100, impression: 1), topK: 5,
+                requester: try await c.requester("inv-1", .investigatorPolice, .none, ""))), .accessDenied, "missing-basis")
+            let refusedEntry = try c.auditEntries(after: before)
+            try require(refusedEntry.count == 1 && refusedEntry[0].actor == "inv-1" && refusedEntry[0].operation == "identify"
+                        && refusedEntry[0].result.hasPrefix("refused: missing-basis"), "the refused request is not logged: \(refusedEntry)")
             _ = try await c.identify(LocalCluster.record(P.audit + 100, impression: 1))
             let live = try Database(path: c.storePath)
             let rewrite = try await refused("rewriting an audit entry in the live store") {
@@ -185,7 +197,7 @@ enum ClusterScenarios {
             try raw.run("UPDATE audit_log SET result = 'edited: 3 candidates' WHERE seq = ?", [.integer(seq)])
             let check = try AuditLog(db: raw).verify()
             try require(!check.ok && check.firstBadSeq == seq, "the edited entry \(seq) was not detected: \(check)")
-            return "live store: \(rewrite) | copy with triggers dropped, entry \(seq) edited: verification reports '\(check.problem!.rawValue)' at \(check.firstBadSeq!)"
+            return "IDENTIFY without a basis: \(noBasis), logged as '\(refusedEntry[0].result)' | live store: \(rewrite) | copy with triggers dropped, entry \(seq) edited: verification reports '\(check.problem!.rawValue)' at \(check.firstBadSeq!)"
         }),
         RuleScenario(id: "LEX-13", title: "Times are recorded in Astana time", layer: .cluster, lawful: { world in
             let c = try await world.cluster()
@@ -208,20 +220,24 @@ enum ClusterScenarios {
         }),
         RuleScenario(id: "CON-4", title: "The subject sees every action on their data except those of law-enforcement, special bodies and courts", layer: .cluster, lawful: { world in
             let c = try await world.cluster()
-            let (iin, token, w) = try await reportedPerson(world, c)
-            let gated = try SubjectReports.report(store: c.store, control: w.control, token: token, iin: iin, request: "req-subject-1")
+            let (iin, token) = try await reportedPerson(world, c)
+            let gated = try SubjectReports.report(store: c.store, control: c.access.control, token: token, iin: iin, request: "req-subject-1")
             guard let report = gated.value else { throw RuleBroken("report refused: \(gated.decision.reason)") }
             let operations = report.actions.map(\.operation)
             try require(operations == ["consent", "enroll", "verify"], "listed: \(operations)")
             try require(!report.actions.contains { SubjectTransparency.isExempt(role: $0.role) }, "an exempt body's action is listed")
             try require(report.consentHolders.count == 1, "consent holders: \(report.consentHolders.count)")
+            // The investigator's view is in the log (the coordinator wrote it), only not shown.
+            let ref = c.store.subjectReference(iin)
+            try require(try c.store.audit.entries().contains { $0.entry.subjectRef == ref && $0.entry.operation == "view-record"
+                                                              && $0.entry.role == "investigator-police" && $0.entry.result.hasPrefix("allowed") },
+                        "the investigator's VIEW_RECORD is not in the log")
             return "report lists \(operations.joined(separator: ", ")) by \(Set(report.actions.map(\.who)).sorted().joined(separator: ", ")); the investigator's view of the record is not listed; \(report.consentHolders.count) consent holder"
         }, violation: { world in
             let c = try await world.cluster()
-            let (iin, _, w) = try await reportedPerson(world, c)
-            try w.account("inv-2", .investigatorPolice)
-            let gated = try SubjectReports.report(store: c.store, control: w.control, token: try await w.session("inv-2"), iin: iin,
-                                                  request: "req-subject-1")
+            let (iin, _) = try await reportedPerson(world, c)
+            let gated = try SubjectReports.report(store: c.store, control: c.access.control, token: try await c.session("inv-2", .investigatorPolice),
+                                                  iin: iin, request: "req-subject-1")
             try require(gated.value == nil, "an investigator obtained the subject's report")
             let code = try refusal(gated.decision, "action-not-allowed")
             let logged = try c.store.audit.entries().last?.entry
@@ -262,24 +278,20 @@ enum ClusterScenarios {
         return path
     }
 
-    /// A person enrolled and verified by the station, whose record an investigator viewed;
-    /// and a branch operator's session to ask for the report.
-    static func reportedPerson(_ world: ComplianceWorld, _ c: LocalCluster) async throws -> (IIN, String, AccessWorld) {
-        let w = try AccessWorld(world)
-        try w.account("op-1", .branchOperator)
-        try w.account("inv-1", .investigatorPolice)
-        let token = try await w.session("op-1")
-        if let iin = world.memo["reported"] as? IIN { return (iin, token, w) }
+    /// A person enrolled and verified by the station, whose record an investigator viewed
+    /// through the coordinator (VIEW_RECORD on a criminal case); and a branch operator's
+    /// session of the cluster's access layer to ask for the report.
+    static func reportedPerson(_ world: ComplianceWorld, _ c: LocalCluster) async throws -> (IIN, String) {
+        let token = try await c.session("op-1", .branchOperator)
+        if let iin = world.memo["reported"] as? IIN { return (iin, token) }
         let iin = world.iin(age: 47)
         try require(try await c.enroll(iin, LocalCluster.record(P.report, impression: 0)).outcome == .enrolled, "not enrolled")
         _ = try await c.verify(iin, LocalCluster.record(P.report, impression: 1))
-        let look = try w.control.authorize(token: try await w.session("inv-1"), action: .viewRecord,
-                                           basis: .legal(.criminal, caseNumber: AccessScenarios.criminalCase),
-                                           subjectRef: c.store.subjectReference(iin))
-        try allowed(look)
-        try SubjectReports.record(look, in: c.store, subject: iin)
+        let view = try await c.ask(.viewRecord(ViewRecordRequest(iin: iin, requester: try await c.requester(
+            "inv-1", .investigatorPolice, .criminal, AccessScenarios.criminalCase))))
+        guard case .recordAnswer(let record) = view, record.iin == iin else { throw RuleBroken("the investigator's VIEW_RECORD was not answered: \(view)") }
         world.memo["reported"] = iin
-        return (iin, token, w)
+        return (iin, token)
     }
 }
 

@@ -71,7 +71,10 @@ final class ComplianceWorld: @unchecked Sendable {
         if let localCluster { return localCluster }
         let folder = path("cluster")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let c = try await LocalCluster.start(directory: folder)
+        // The cluster's access layer knows inv-1's proceedings (LEX-2); other users' cases
+        // are allowed with a note that supervisor reports flag.
+        let access = try AccessWorld(self, proceedings: StaticProceedings(["inv-1": [AccessScenarios.criminalCase]]))
+        let c = try await LocalCluster.start(directory: folder, access: access)
         localCluster = c
         return c
     }

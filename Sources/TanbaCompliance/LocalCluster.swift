@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import TanbaAccess
 import TanbaCluster
 import TanbaCore
 import TanbaStore
@@ -11,8 +12,13 @@ import TanbaWire
 /// shard map) and two matching workers, each behind a `SignedService`, over
 /// `EmbeddedTransport` — the same request path as nng (signed envelopes, request IDs,
 /// replica retry), without sockets, so the check is fast and needs no PKI. The station is a
-/// `SignedCaller` with its own Ed25519 identity in the coordinator's keyring.
+/// `SignedCaller` with its own Ed25519 identity in the coordinator's keyring. The
+/// coordinator runs with an access layer (`access`): authorities and examiners ask with a
+/// session and a basis, the station as a branch operator on the person's consent.
 final class LocalCluster: @unchecked Sendable {
+    let access: AccessWorld
+    /// Live session tokens of the cluster's accounts, by login.
+    private var sessions: [String: String] = [:]
     let transport: EmbeddedTransport
     let coordinator: Coordinator
     let station: SignedCaller
@@ -30,7 +36,8 @@ final class LocalCluster: @unchecked Sendable {
     static let fingers: [FingerPosition] = [.rightThumb, .rightIndex, .leftThumb, .leftIndex]
 
     private init(transport: EmbeddedTransport, coordinator: Coordinator, station: SignedCaller, intruder: SignedCaller,
-                 master: MasterKey, storePath: String, directoryPath: String, listeners: [any TransportListener]) {
+                 master: MasterKey, storePath: String, directoryPath: String, listeners: [any TransportListener], access: AccessWorld) {
+        self.access = access
         self.transport = transport
         self.coordinator = coordinator
         self.station = station
@@ -41,7 +48,7 @@ final class LocalCluster: @unchecked Sendable {
         self.listeners = listeners
     }
 
-    static func start(directory: String) async throws -> LocalCluster {
+    static func start(directory: String, access: AccessWorld) async throws -> LocalCluster {
         var quiet = Logger(label: "tanba.compliance")
         quiet.logLevel = .critical
         let transport = EmbeddedTransport()
@@ -70,6 +77,7 @@ final class LocalCluster: @unchecked Sendable {
         let subjects = try SubjectDirectory(path: directoryPath, master: master)
         var options = Coordinator.Options()
         options.branch = "Astana-Esil-3"
+        options.access = CoordinatorAccess(control: access.control, journal: access.journal, clock: access.clock.clock)
         let coordinator = Coordinator(name: "coordinator", store: store, directory: subjects,
                                       map: ShardMap(shardCount: 4, workers: workers),
                                       caller: SignedCaller(identity: ids["coordinator"]!, keyring: keyring, transport: transport),
@@ -84,7 +92,7 @@ final class LocalCluster: @unchecked Sendable {
         return LocalCluster(transport: transport, coordinator: coordinator,
                             station: SignedCaller(identity: ids["station-1"]!, keyring: keyring, transport: transport),
                             intruder: SignedCaller(identity: outsider, keyring: keyring, transport: transport),
-                            master: master, storePath: storePath, directoryPath: directoryPath, listeners: listeners)
+                            master: master, storePath: storePath, directoryPath: directoryPath, listeners: listeners, access: access)
     }
 
     func shutdown() async {
@@ -139,12 +147,53 @@ final class LocalCluster: @unchecked Sendable {
         return a
     }
 
+    // MARK: Requests with a session, as an authority's or examiner's client sends them
+
+    /// A live session of `login` (an account of the cluster's access layer, created with
+    /// `role` on first use; the agreement signed). Sessions last 30 minutes of the access
+    /// clock, which only logins move, so one per login serves the whole check.
+    func session(_ login: String, _ role: Role) async throws -> String {
+        if let token = sessions[login], try access.auth.session(token) != nil { return token }
+        if try access.registry.account(login) == nil { try access.account(login, role) }
+        let token = try await access.session(login)
+        sessions[login] = token
+        return token
+    }
+
+    func requester(_ login: String, _ role: Role, _ basis: Requester.BasisKind, _ caseNumber: String) async throws -> Requester {
+        Requester(session: try await session(login, role), account: login, role: role.rawValue, basis: basis, caseNumber: caseNumber)
+    }
+
+    /// 1:N search by an examiner for an adjudication (branch stations may not search).
     func identify(_ probe: FingerprintRecord) async throws -> IdentifyAnswer {
-        guard case .identifyAnswer(let a) = try await ask(.identify(IdentifyRequest(probe: probe, topK: 5))) else {
-            throw RuleBroken("IDENTIFY was not answered with an identify answer")
+        try await identify(probe, as: try await requester("ex-1", .examiner, .adjudication, "adj-2026-0001"))
+    }
+
+    func identify(_ probe: FingerprintRecord, as requester: Requester) async throws -> IdentifyAnswer {
+        let answer = try await ask(.identify(IdentifyRequest(probe: probe, topK: 5, requester: requester)))
+        guard case .identifyAnswer(let a) = answer else {
+            throw RuleBroken("IDENTIFY by \(requester.role) was not answered with an identify answer: \(answer)")
         }
         return a
     }
+
+    /// Sends `message` and expects a refusal with `code` whose text starts with `refusal`;
+    /// returns the refusal text.
+    func refusedOverTheWire(_ message: WireMessage, _ code: WireErrorCode, _ refusal: String) async throws -> String {
+        let answer: WireMessage
+        do { answer = try await ask(message) } catch SignedCaller.CallError.remote(let code, let text) {
+            answer = .error(code: code, message: text)
+        }
+        guard case .error(let got, let text) = answer else { throw RuleBroken("\(message.type) was answered: \(answer)") }
+        try require(got == code && text.hasPrefix(refusal), "refused with ERROR \(got.rawValue) '\(text)', expected \(code.rawValue) \(refusal)")
+        return "ERROR \(got.rawValue) \(refusal)"
+    }
+
+    /// The audit entries written since `count`.
+    func auditEntries(after count: Int) throws -> [AuditEntry] {
+        try store.audit.entries().dropFirst(count).map(\.entry)
+    }
+    var auditCount: Int { get throws { try store.audit.entries().count } }
 
     func verify(_ iin: IIN, _ probe: FingerprintRecord) async throws -> VerifyAnswer {
         guard case .verifyAnswer(let a) = try await ask(.verify(VerifyRequest(claimedIIN: iin, probe: probe))) else {

@@ -11,6 +11,7 @@ import Logging
 /// | `GET /metrics` | Prometheus text: request counts and latency histograms, gallery size, shard map, queue depth |
 /// | `GET /cluster` | JSON status (coordinator: shard map, placement, serving replicas; worker: shards held) |
 /// | `POST /admin/{add-worker,remove-worker,drain,reconcile}?worker=NAME&address=URL` | coordinator only; `Authorization: Bearer TOKEN` |
+/// | `GET /status` | coordinator with an incident journal: planned maintenance and open incidents [LEX 42] (public: no personal data) |
 /// | `GET /subjects/{iin}/report?request=REF` | coordinator only; the subject report [PD 8-1] for branch staff; `Authorization: Bearer SESSION` (an access-layer session after multi-factor login) |
 public struct OpsEndpoint: Sendable {
     public var ready: @Sendable () -> Bool
@@ -23,11 +24,15 @@ public struct OpsEndpoint: Sendable {
     /// Builds the subject report for a session token (authorisation, audit and the
     /// law-enforcement exemption are the caller's: `SubjectReports.answer`); nil: 404.
     public var subjectReport: (@Sendable (_ iin: String, _ request: String, _ session: String) async -> (status: Int, body: String))?
+    /// The announcements JSON (maintenance, open incidents); nil or returning nil: 404.
+    public var status: (@Sendable () -> String?)?
 
     public init(ready: @escaping @Sendable () -> Bool, metrics: @escaping @Sendable () -> String,
                 cluster: @escaping @Sendable () -> String, adminToken: String? = nil,
                 admin: (@Sendable (String, String, String) async -> (status: Int, body: String))? = nil,
+                status: (@Sendable () -> String?)? = nil,
                 subjectReport: (@Sendable (String, String, String) async -> (status: Int, body: String))? = nil) {
+        self.status = status
         self.ready = ready
         self.metrics = metrics
         self.cluster = cluster
@@ -43,7 +48,11 @@ public struct OpsEndpoint: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         let ready = self.ready, metrics = self.metrics, cluster = self.cluster, token = adminToken, admin = self.admin
-        let subjectReport = self.subjectReport
+        let subjectReport = self.subjectReport, status = self.status
+        router.get("status") { _, _ -> Response in
+            guard let body = status?() else { return Self.text(.notFound, "{\"error\": \"no incident journal here\"}\n", type: "application/json") }
+            return Self.text(.ok, body + "\n", type: "application/json")
+        }
         router.get("healthz") { _, _ in Self.text(.ok, "ok\n") }
         router.get("readyz") { _, _ in ready() ? Self.text(.ok, "ready\n") : Self.text(.serviceUnavailable, "not ready\n") }
         router.get("metrics") { _, _ in Self.text(.ok, metrics(), type: "text/plain; version=0.0.4; charset=utf-8") }

@@ -68,8 +68,8 @@ public struct Envelope: Equatable, Sendable {
     /// The newest protocol version this node speaks; it decodes every version in
     /// `supportedVersions`. Senders use the oldest version that can carry the message
     /// (`WireMessage.protocolVersion`), so version-1 nodes keep working in a mixed cluster.
-    public static let currentVersion: UInt8 = 2
-    public static let supportedVersions: ClosedRange<UInt8> = 1...2
+    public static let currentVersion: UInt8 = 3
+    public static let supportedVersions: ClosedRange<UInt8> = 1...3
     public static let signatureSize = 64
 
     public var version: UInt8

@@ -4,10 +4,10 @@ import TanbaCore
 /// 0xFF is the typed error answer any request may get.
 public enum MessageType: UInt8, Sendable, CaseIterable {
     case enroll = 0x01, identify = 0x02, verify = 0x03, update = 0x04, delete = 0x05
-    case ping = 0x06, pendingJobs = 0x07, referenceCount = 0x08, status = 0x09, consent = 0x0A
+    case ping = 0x06, pendingJobs = 0x07, referenceCount = 0x08, status = 0x09, consent = 0x0A, viewRecord = 0x0B
     case enrollAnswer = 0x81, identifyAnswer = 0x82, verifyAnswer = 0x83, updateAnswer = 0x84
     case deleteAnswer = 0x85, pong = 0x86, pendingJobsAnswer = 0x87, referenceCountAnswer = 0x88
-    case statusAnswer = 0x89, consentAnswer = 0x8A
+    case statusAnswer = 0x89, consentAnswer = 0x8A, recordAnswer = 0x8B
     // Store replication (ReplicationMessages.swift).
     case replicate = 0x10, replicateKeys = 0x11, replicaStatus = 0x12, promote = 0x13
     case replicateAnswer = 0x90, replicateKeysAnswer = 0x91, replicaStatusAnswer = 0x92, promoteAnswer = 0x93
@@ -89,6 +89,14 @@ public struct WireErrorCode: RawRepresentable, Hashable, Sendable {
     public static let ruleViolation = WireErrorCode(rawValue: 15)
     /// CONSENT refused: the document's signature does not verify with the sender's key.
     public static let badConsentSignature = WireErrorCode(rawValue: 16)
+    /// IDENTIFY/VERIFY/VIEW_RECORD refused by the access policy: no or wrong basis, no case
+    /// number, a basis kind the role's row of the roles x basis table lacks, a case outside
+    /// the user's proceedings, an action the role may not take. The text starts with the
+    /// stable refusal code (`basis-kind-not-allowed: …`) [LEX 3, 5, appendix 1].
+    public static let accessDenied = WireErrorCode(rawValue: 17)
+    /// The requester's session is not live (expired, revoked, account blocked), does not
+    /// belong to the account or role claimed, or the user agreement is unsigned [LEX 15–18].
+    public static let sessionRequired = WireErrorCode(rawValue: 18)
 }
 
 public struct EnrollRequest: Equatable, Sendable {
@@ -109,17 +117,26 @@ public struct IdentifyRequest: Equatable, Sendable {
     /// Target false-positive identification rate for the candidate threshold; 0 = the
     /// server's configured default.
     public var targetFPIR: Double
-    public init(probe: FingerprintRecord, topK: Int, targetFPIR: Double = 0) {
+    /// The authority's session and basis (protocol version 3); nil: a branch station.
+    public var requester: Requester?
+    public init(probe: FingerprintRecord, topK: Int, targetFPIR: Double = 0, requester: Requester? = nil) {
         self.probe = probe
         self.topK = topK
         self.targetFPIR = targetFPIR
+        self.requester = requester
     }
 }
 
 public struct VerifyRequest: Equatable, Sendable {
     public var claimedIIN: IIN
     public var probe: FingerprintRecord
-    public init(claimedIIN: IIN, probe: FingerprintRecord) { self.claimedIIN = claimedIIN; self.probe = probe }
+    /// As in IDENTIFY (protocol version 3); nil: a branch station verifying at the counter.
+    public var requester: Requester?
+    public init(claimedIIN: IIN, probe: FingerprintRecord, requester: Requester? = nil) {
+        self.claimedIIN = claimedIIN
+        self.probe = probe
+        self.requester = requester
+    }
 }
 
 public struct UpdateRequest: Equatable, Sendable {
@@ -237,6 +254,7 @@ public enum WireMessage: Equatable, Sendable {
     case referenceCount
     case status
     case consent(ConsentRequest)
+    case viewRecord(ViewRecordRequest)
     case enrollAnswer(EnrollAnswer)
     case identifyAnswer(IdentifyAnswer)
     case verifyAnswer(VerifyAnswer)
@@ -247,17 +265,21 @@ public enum WireMessage: Equatable, Sendable {
     case referenceCountAnswer(persons: UInt64, fingers: UInt64, coverage: ShardCoverage)
     case statusAnswer(StatusAnswer)
     case consentAnswer(recorded: Bool)
+    case recordAnswer(RecordView)
     /// Cluster-internal messages (worker shard operations, admin requests).
     case cluster(ClusterMessage)
     case error(code: WireErrorCode, message: String)
     /// Store replication between primary and standbys (ReplicationMessages.swift).
     case replication(ReplicationMessage)
 
-    /// The oldest protocol version that can carry this message: 2 only for an ENROLL or
-    /// UPDATE with finger exceptions; everything else keeps the version-1 layout, so nodes
-    /// that speak only version 1 keep understanding it (docs/protocol.md "Versioning rule").
+    /// The oldest protocol version that can carry this message: 3 for an IDENTIFY or VERIFY
+    /// with a requester, 2 for an ENROLL or UPDATE with finger exceptions; everything else
+    /// keeps the version-1 layout, so nodes that speak only version 1 keep understanding it
+    /// (docs/protocol.md "Versioning rule").
     public var protocolVersion: UInt8 {
         switch self {
+        case .identify(let m) where m.requester != nil: 3
+        case .verify(let m) where m.requester != nil: 3
         case .enroll(let m) where !m.exceptions.isEmpty: 2
         case .update(let m) where !m.exceptions.isEmpty: 2
         default: 1
@@ -276,6 +298,7 @@ public enum WireMessage: Equatable, Sendable {
         case .referenceCount: .referenceCount
         case .status: .status
         case .consent: .consent
+        case .viewRecord: .viewRecord
         case .enrollAnswer: .enrollAnswer
         case .identifyAnswer: .identifyAnswer
         case .verifyAnswer: .verifyAnswer
@@ -286,6 +309,7 @@ public enum WireMessage: Equatable, Sendable {
         case .referenceCountAnswer: .referenceCountAnswer
         case .statusAnswer: .statusAnswer
         case .consentAnswer: .consentAnswer
+        case .recordAnswer: .recordAnswer
         case .cluster(let m): m.type
         case .error: .error
         case .replication(let m): m.type
@@ -303,8 +327,14 @@ public enum WireMessage: Equatable, Sendable {
             if protocolVersion >= 2 { w.exceptions(m.exceptions) }
         case .identify(let m):
             w.record(m.probe); w.u16(UInt16(clamping: m.topK)); w.f64(m.targetFPIR)
+            if let requester = m.requester { w.requester(requester) }
         case .verify(let m):
             w.iin(m.claimedIIN); w.record(m.probe)
+            if let requester = m.requester { w.requester(requester) }
+        case .viewRecord(let m):
+            w.iin(m.iin); w.requester(m.requester)
+        case .recordAnswer(let v):
+            w.recordView(v)
         case .update(let m):
             w.iin(m.iin); w.record(m.record); w.text(m.reason)
             if protocolVersion >= 2 { w.exceptions(m.exceptions) }
@@ -350,7 +380,8 @@ public enum WireMessage: Equatable, Sendable {
         return w.bytes
     }
 
-    /// `version` is the envelope's protocol version (1 or 2); only ENROLL and UPDATE differ.
+    /// `version` is the envelope's protocol version (1–3); only ENROLL and UPDATE (2) and
+    /// IDENTIFY and VERIFY (3) differ.
     public static func decode(type: MessageType, payload: [UInt8], version: UInt8 = 1) throws(DecodeError) -> WireMessage {
         var r = WireReader(payload)
         let message: WireMessage
@@ -365,10 +396,16 @@ public enum WireMessage: Equatable, Sendable {
             guard BodyLimits.topK.contains(topK) else { throw .invalidValue(field: "top-K", reason: "\(topK) not in 1…1000") }
             let fpir = try r.f64("target FPIR")
             guard fpir >= 0, fpir < 1 else { throw .invalidValue(field: "target FPIR", reason: "must be in [0, 1)") }
-            message = .identify(IdentifyRequest(probe: probe, topK: topK, targetFPIR: fpir))
+            message = .identify(IdentifyRequest(probe: probe, topK: topK, targetFPIR: fpir,
+                                                requester: try r.optionalRequester(version: version)))
         case .verify:
             message = .verify(VerifyRequest(claimedIIN: try r.iin("claimed IIN"),
-                                            probe: try r.record("probe", views: BodyLimits.fingersPerProbe)))
+                                            probe: try r.record("probe", views: BodyLimits.fingersPerProbe),
+                                            requester: try r.optionalRequester(version: version)))
+        case .viewRecord:
+            message = .viewRecord(ViewRecordRequest(iin: try r.iin("iin"), requester: try r.requester()))
+        case .recordAnswer:
+            message = .recordAnswer(try r.recordView())
         case .update:
             let iin = try r.iin("iin")
             let record = try r.record("record", views: 1...10)

@@ -49,6 +49,22 @@ struct NodeService: Service {
     }
 }
 
+/// A task run every `interval` until graceful shutdown (the coordinator's access
+/// housekeeping: the 60-day sweep and the incident journal's health feed).
+struct PeriodicService: Service {
+    let interval: Duration
+    let body: @Sendable () async -> Void
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await body()
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
 // MARK: tanba coordinator
 
 struct CoordinatorCommand: AsyncParsableCommand {
@@ -123,6 +139,25 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.penetration = c.penetration
         options.admins = Set(c.admins)
         options.branch = c.branch
+        // The access layer decides every authority request at the coordinator.
+        let access = try c.access.map { a -> CoordinatorAccess in
+            let registry = try AccountRegistry(path: ConfigFile.resolve(a.db, relativeTo: config),
+                                               key: AccessKeyFile.load(file: ConfigFile.resolve(a.keyFile, relativeTo: config)))
+            let pems = try a.trustedCAs.map { String(decoding: try Output.readFile(ConfigFile.resolve($0, relativeTo: config)), as: UTF8.self) }
+            let proceedings = try a.proceedings.map { file -> StaticProceedings in
+                let table = try JSONDecoder().decode([String: [String]].self,
+                                                     from: Data(try Output.readFile(ConfigFile.resolve(file, relativeTo: config))))
+                return StaticProceedings(table.mapValues(Set.init))
+            }
+            return CoordinatorAccess(
+                control: AccessControl(authenticator: Authenticator(registry: registry, trust: try TrustedAuthorities(pems: pems)),
+                                       policy: AccessPolicy(proceedings: proceedings)),
+                journal: try IncidentJournal(path: ConfigFile.resolve(a.db, relativeTo: config)))
+        }
+        if access == nil {
+            logger.warning("no access section: station requests are not checked against the access policy and requests on an authority's basis are refused (development mode)")
+        }
+        options.access = access
         let coordinator = Coordinator(
             name: c.name, store: store, directory: directory, map: map,
             caller: caller, options: options, logger: logger, primary: primary,
@@ -145,13 +180,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
                                periodic: { await coordinator.reconcile() }, interval: .milliseconds(c.reconcileIntervalMs),
                                onStop: { Task { await primary.stop() }; transport.shutdown() })
         var services: [any Service] = [node]
+        if access != nil {
+            // The 60-day sweep and the incident journal's health feed on a schedule, beside
+            // the node under the same service group (stops with it).
+            services.append(PeriodicService(interval: .milliseconds(c.access?.housekeepingIntervalMs ?? 300_000)) {
+                await coordinator.runAccessHousekeeping()
+            })
+        }
         if let ops = c.ops {
-            let reports = try c.access.map { a in
-                let registry = try AccountRegistry(path: ConfigFile.resolve(a.db, relativeTo: config),
-                                                   key: AccessKeyFile.load(file: ConfigFile.resolve(a.keyFile, relativeTo: config)))
-                let pems = try a.trustedCAs.map { String(decoding: try Output.readFile(ConfigFile.resolve($0, relativeTo: config)), as: UTF8.self) }
-                return AccessControl(authenticator: Authenticator(registry: registry, trust: try TrustedAuthorities(pems: pems)))
-            }
+            let reports = access?.control
             let endpoint = OpsEndpoint(
                 ready: { coordinator.isReady }, metrics: { coordinator.prometheusText() }, cluster: { coordinator.statusDocument() },
                 adminToken: ops.adminToken,
@@ -166,6 +203,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
                     case .error(let code, let text): return (code == .notFound ? 404 : 409, "{\"error\": \(Output.quoted(text))}")
                     default: return (500, "{\"error\": \"unexpected answer\"}")
                     }
+                },
+                status: {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    guard let a = try? coordinator.announcements() else { return nil }
+                    return String(decoding: (try? encoder.encode(a)) ?? Data(), as: UTF8.self)
                 },
                 subjectReport: reports.map { control -> @Sendable (String, String, String) async -> (status: Int, body: String) in
                     // A few SQLite reads and one commit, asked for by people at a counter:
@@ -441,14 +484,37 @@ struct ClientEnroll: AsyncParsableCommand {
     }
 }
 
+/// The requester of an authority's or examiner's request (protocol v3): the session of a
+/// multi-factor login on the coordinator's access database, the account, role and basis.
+struct RequesterOptions: ParsableArguments {
+    @Option(help: "Session token of the account's login (omit: the request is the station's, as a branch operator).") var session: String?
+    @Option(help: "The account (login) the session belongs to.") var account: String?
+    @Option(help: "The role the account acts in (e.g. investigator-police, examiner).") var role: String?
+    @Option(help: "Basis kind: criminal, administrative, administrative-offence, civil, enforcement, search, adjudication, consent, subject-request.") var basis: String?
+    @Option(name: .customLong("case"), help: "Case number (or adjudication / form reference).") var caseNumber: String = ""
+
+    func requester() throws -> Requester? {
+        guard let session else { return nil }
+        guard let account, let role, let basis else { throw CommandError("--session needs --account, --role and --basis") }
+        let kinds: [String: Requester.BasisKind] = ["criminal": .criminal, "administrative": .administrative,
+                                                    "administrative-offence": .administrativeOffence, "civil": .civil,
+                                                    "enforcement": .enforcement, "search": .search, "adjudication": .adjudication,
+                                                    "consent": .consent, "subject-request": .subjectRequest, "none": .none]
+        guard let kind = kinds[basis] else { throw CommandError("unknown basis kind \(basis); one of \(kinds.keys.sorted().joined(separator: ", "))") }
+        return Requester(session: session, account: account, role: role, basis: kind, caseNumber: caseNumber)
+    }
+}
+
 struct ClientIdentify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identify", abstract: "1:N identification (1-10 fingers).")
     @OptionGroup var client: ClientOptions
     @Option(help: "Candidates wanted (1-1000).") var top: Int = 10
     @Option(help: "Target false-positive identification rate (0: the coordinator's default).") var fpir: Double = 0
     @OptionGroup var input: FingerInput
+    @OptionGroup var requester: RequesterOptions
     func run() async throws {
-        print(Render.answer(try await client.call(.identify(IdentifyRequest(probe: try input.record(), topK: top, targetFPIR: fpir)))))
+        print(Render.answer(try await client.call(.identify(IdentifyRequest(probe: try input.record(), topK: top, targetFPIR: fpir,
+                                                                            requester: try requester.requester())))))
     }
 }
 
@@ -458,9 +524,11 @@ struct ClientVerify: AsyncParsableCommand {
     @Option(help: "The claimed IIN (default with --synthetic-person: that person's).") var iin: String?
     @Option(help: "Claim synthetic person N's IIN.") var iinOfPerson: Int?
     @OptionGroup var input: FingerInput
+    @OptionGroup var requester: RequesterOptions
     func run() async throws {
         let iin = try IIN.resolve(iin, person: iinOfPerson ?? input.syntheticPerson)
-        print(Render.answer(try await client.call(.verify(VerifyRequest(claimedIIN: iin, probe: try input.record())))))
+        print(Render.answer(try await client.call(.verify(VerifyRequest(claimedIIN: iin, probe: try input.record(),
+                                                                        requester: try requester.requester())))))
     }
 }
 

@@ -15,14 +15,21 @@ struct OpsConfig: Codable {
     var adminToken: String?
 }
 
-/// The access layer the coordinator's ops endpoint checks subject-report requests with.
+/// The access layer: it decides every IDENTIFY, VERIFY and VIEW_RECORD at the coordinator,
+/// checks subject-report requests on the ops endpoint, blocks idle accounts and keeps the
+/// incident journal (docs/access.md).
 struct AccessConfig: Codable {
-    /// The access database (accounts, sessions), shared with `tanba access …`.
+    /// The access database (accounts, sessions, incident journal), shared with `tanba access …`.
     var db: String
     /// File with the access key (base64 of 32 bytes, mode 0600).
     var keyFile: String
     /// PEM files of the certification authorities users' certificates must come from.
     var trustedCAs: [String]
+    /// JSON file {login: [case numbers]}: the users' proceedings a case is checked against
+    /// [LEX 5]; users it does not list are allowed with a note that supervisor reports flag.
+    var proceedings: String?
+    /// How often the 60-day sweep and the health monitoring for the incident journal run.
+    var housekeepingIntervalMs: Int?
 }
 
 struct PeerConfig: Codable {

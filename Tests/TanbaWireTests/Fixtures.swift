@@ -57,6 +57,12 @@ enum WireFixtures {
             .referenceCountAnswer(persons: 100_000, fingers: 1_000_000, coverage: ShardCoverage(contributed: [0, 1, 2])),
             .statusAnswer(StatusAnswer(role: .worker, ready: true, uptimeMilliseconds: 5, shards: [1, 4, 9], persons: 33, pendingJobs: 2)),
             .consentAnswer(recorded: true),
+            .viewRecord(ViewRecordRequest(iin: iin(7), requester: Requester(session: String(repeating: "ab", count: 32), account: "inv-1",
+                                                                            role: "investigator-police", basis: .criminal,
+                                                                            caseNumber: "261500031000117"))),
+            .recordAnswer(RecordView(iin: iin(7), fullName: "Айгерим Сейткали", captured: [.rightThumb, .rightIndex],
+                                     missing: [RecordView.Missing(position: .leftThumb, reason: "bandaged: cut")],
+                                     branch: "Astana-Esil-3", capturedAt: "2026-11-21T10:00:00.000+05:00")),
             .error(code: .invalidArgument, message: "top-K must be 1…1000"),
         ] + replicationMessages + clusterMessages
     }()

@@ -42,8 +42,8 @@ import Testing
     @Test func decoderErrorsAreTyped() throws {
         let good = station.seal(.status, requestID: .random(), timestamp: 5)
         #expect(throws: DecodeError.badMagic) { try Envelope.decode(Array("HTTP/1.1 200 OK".utf8)) }
-        var badVersion = good; badVersion[4] = 3   // versions 1 and 2 are spoken
-        #expect(throws: DecodeError.unsupportedVersion(3)) { try Envelope.decode(badVersion) }
+        var badVersion = good; badVersion[4] = 4   // versions 1 to 3 are spoken
+        #expect(throws: DecodeError.unsupportedVersion(4)) { try Envelope.decode(badVersion) }
         badVersion[4] = 0
         #expect(throws: DecodeError.unsupportedVersion(0)) { try Envelope.decode(badVersion) }
         var badType = good; badType[5] = 0x42
