@@ -68,14 +68,14 @@ public final class GalleryShard: @unchecked Sendable {
     public let hasher: CylinderHasher
     public let comparator: TemplateComparator
 
-    private var keys = [GalleryKey]()
-    private var live = [Bool]()
+    var keys = [GalleryKey]()
+    var live = [Bool]()
     private var offsets: [UInt32] = [0]
     private var minutiae = [PackedMinutia]()
     /// buckets[table * bucketsPerTable + key]: slots holding that key, in insertion order.
-    private var buckets: [[UInt32]]
+    var buckets: [[UInt32]]
     /// Index entries of each slot (its distinct keys over all tables), for vote normalisation.
-    private var keyCounts = [UInt16]()
+    var keyCounts = [UInt16]()
     private var index = [GalleryKey: Int]()
     private var lock = pthread_rwlock_t()
 
@@ -325,7 +325,7 @@ public final class GalleryShard: @unchecked Sendable {
         if c.count > limit { c.removeLast(c.count - limit) }
     }
 
-    private func read<T>(_ body: () throws -> T) rethrows -> T {
+    func read<T>(_ body: () throws -> T) rethrows -> T {
         pthread_rwlock_rdlock(&lock)
         defer { pthread_rwlock_unlock(&lock) }
         return try body()
