@@ -85,18 +85,13 @@ public enum TenPrintSearch {
         if options.strategy == .perFinger { return perFinger(probes, in: galleries, options: options, trace: &trace) }
         let start = DispatchTime.now().uptimeNanoseconds
         // Stage one: fused prefilter scores per person.
-        var totals: [UInt64: Float] = [:]
-        totals.reserveCapacity(min(persons, 1 << 16))
+        var totals = PersonScores(expected: min(persons, 1 << 16))
         for (position, probe) in probes where probe.count > 0 {
             galleries[position]?.addPrefilterScores(probe, to: &totals)
         }
         let wanted = max(options.minimumPersons,
                          Int((options.penetration * Double(persons) / Double(probes.count)).rounded(.up)))
-        var ranked = totals.map { (subject: $0.key, score: $0.value) }
-        // Ties by a scrambled subject order: the enrolment or numbering order must not decide
-        // who makes the shortlist (see GalleryShard.tieOrder).
-        ranked.sort { $0.score != $1.score ? $0.score > $1.score : scramble($0.subject) < scramble($1.subject) }
-        let shortlist = Array(ranked.prefix(wanted))
+        let shortlist = totals.best(wanted)
         let middle = DispatchTime.now().uptimeNanoseconds
 
         // Stage two: every probe finger of every shortlisted person through the comparator.
@@ -181,7 +176,7 @@ extension GalleryShard {
     /// the single-finger shortlist (a finger with more cylinders collects more chance votes),
     /// also divided by the probe's own √keys so that a large probe finger does not outweigh
     /// the others in the per-person sum.
-    func addPrefilterScores(_ probe: MatchTemplate, to totals: inout [UInt64: Float]) {
+    func addPrefilterScores(_ probe: MatchTemplate, to totals: inout PersonScores) {
         let probeKeys = hasher.keys(probe)
         let probeKeyCount = probeKeys.reduce(0) { $0 + $1.count }
         guard probeKeyCount > 0 else { return }
@@ -198,10 +193,92 @@ extension GalleryShard {
                     }
                 }
             }
-            for s in 0..<n where votes[s] != 0 && live[s] {
-                let cosine = Float(votes[s]) / (probeNorm * Float(max(1, keyCounts[s])).squareRoot())
-                totals[keys[s].subject, default: 0] += cosine
+            // Unsafe buffers: through the class's properties every element access pays an
+            // exclusivity check, which was most of stage one's time.
+            votes.withUnsafeBufferPointer { v in
+                keyCounts.withUnsafeBufferPointer { counts in
+                    live.withUnsafeBufferPointer { alive in
+                        keys.withUnsafeBufferPointer { owners in
+                            for s in 0..<n where v[s] != 0 && alive[s] {
+                                totals.add(owners[s].subject, Float(v[s]) / (probeNorm * Float(max(1, counts[s])).squareRoot()))
+                            }
+                        }
+                    }
+                }
             }
         }
+    }
+}
+
+/// Per-person score sums for stage one: an open-addressing table (linear probing,
+/// multiplicative hash) rather than a `Dictionary`, whose hashing dominated stage one
+/// (~50,000 additions per ten-print probe over a 12,500-person shard; measured with
+/// `tanba bench tenprint`: 7.2 ms per search with a Dictionary and a full sort).
+struct PersonScores {
+    private static let empty = UInt64.max
+    private var subjects: [UInt64]
+    private var scores: [Float]
+    private var mask: Int
+    private(set) var count = 0
+
+    init(expected: Int) {
+        var capacity = 1024
+        while capacity < 2 * expected { capacity <<= 1 }
+        subjects = [UInt64](repeating: Self.empty, count: capacity)
+        scores = [Float](repeating: 0, count: capacity)
+        mask = capacity - 1
+    }
+
+    @inline(__always) private static func slot(_ subject: UInt64, _ mask: Int) -> Int {
+        Int(truncatingIfNeeded: (subject &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+    }
+
+    mutating func add(_ subject: UInt64, _ value: Float) {
+        let inserted = subjects.withUnsafeMutableBufferPointer { keys in
+            scores.withUnsafeMutableBufferPointer { values -> Bool in
+                var i = Self.slot(subject, mask)
+                while true {
+                    let s = keys[i]
+                    if s == subject { values[i] += value; return false }
+                    if s == Self.empty { keys[i] = subject; values[i] = value; return true }
+                    i = (i + 1) & mask
+                }
+            }
+        }
+        if inserted {
+            count += 1
+            if 2 * count > subjects.count { grow() }
+        }
+    }
+
+    private mutating func grow() {
+        let old = zip(subjects, scores).filter { $0.0 != Self.empty }
+        subjects = [UInt64](repeating: Self.empty, count: subjects.count * 2)
+        scores = [Float](repeating: 0, count: subjects.count)
+        mask = subjects.count - 1
+        count = 0
+        for (s, v) in old { add(s, v) }
+    }
+
+    /// The `k` best persons, best first; ties by a scrambled subject order (enrolment or
+    /// numbering order must not decide who makes the shortlist; see GalleryShard.tieOrder).
+    /// A bounded selection, not a sort of every person.
+    func best(_ k: Int) -> [(subject: UInt64, score: Float)] {
+        guard k > 0 else { return [] }
+        func better(_ a: (subject: UInt64, score: Float), _ b: (subject: UInt64, score: Float)) -> Bool {
+            a.score != b.score ? a.score > b.score : TenPrintSearch.scramble(a.subject) < TenPrintSearch.scramble(b.subject)
+        }
+        var top: [(subject: UInt64, score: Float)] = []
+        top.reserveCapacity(k + 1)
+        for i in 0..<subjects.count where subjects[i] != Self.empty {
+            let e = (subject: subjects[i], score: scores[i])
+            if top.count == k, let last = top.last, !better(e, last) { continue }
+            // Insertion into a short sorted list: k is a few dozen.
+            var j = top.count
+            while j > 0 && better(e, top[j - 1]) { j -= 1 }
+            top.insert(e, at: j)
+            if top.count > k { top.removeLast() }
+        }
+        return top
     }
 }
