@@ -123,20 +123,13 @@ struct LoadtestBurst: AsyncParsableCommand {
                 try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
                 record.time.withLock { $0 = now() }
                 FileHandle.standardError.write(Data("burst: event at \(String(format: "%.1f", now())) s: \(command)\n".utf8))
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/bin/sh")
-                process.arguments = ["-c", command]
-                process.standardOutput = FileHandle.standardError
-                do {
-                    try process.run()
-                    // Waited for off the cooperative pool: an add-worker runs for minutes.
-                    await Offloaded.wait(process)
-                    record.status.withLock { $0 = process.terminationStatus }
-                    FileHandle.standardError.write(Data("burst: event finished at \(String(format: "%.1f", now())) s, exit \(process.terminationStatus)\n".utf8))
-                } catch {
-                    record.status.withLock { $0 = -1 }
-                    FileHandle.standardError.write(Data("burst: event failed to start: \(error)\n".utf8))
-                }
+                // posix_spawn + waitpid rather than Foundation's Process: on Linux its
+                // waitUntilExit spun a core and never returned once the command had started a
+                // background worker (the grandchild kept something of the parent's open).
+                // The command's standard output goes to standard error: stdout is the JSON.
+                let status = await Offloaded.run(["/bin/sh", "-c", "exec 1>&2; " + command])
+                record.status.withLock { $0 = status }
+                FileHandle.standardError.write(Data("burst: event finished at \(String(format: "%.1f", now())) s, exit \(status)\n".utf8))
             }
         }
         await Self.pool(count: requests, width: concurrency) { i in
@@ -191,11 +184,21 @@ final class EventRecord: Sendable {
     let status = Mutex<Int32?>(nil)
 }
 
-/// Waits for a child process without holding a cooperative-pool thread.
+/// Runs a child process to its end without holding a cooperative-pool thread (an
+/// add-worker runs for minutes). Returns its exit status, or -1 if it could not start.
 enum Offloaded {
-    static func wait(_ process: Process) async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async { process.waitUntilExit(); c.resume() }
+    static func run(_ arguments: [String]) async -> Int32 {
+        await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
+            DispatchQueue.global().async {
+                var pid: pid_t = 0
+                var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+                defer { for p in argv { free(p) } }
+                guard posix_spawn(&pid, arguments[0], nil, nil, &argv, environ) == 0 else { c.resume(returning: -1); return }
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                // WIFEXITED / WEXITSTATUS are macros: decode the wait status by hand.
+                c.resume(returning: status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f))
+            }
         }
     }
 }
