@@ -17,11 +17,14 @@ public final class ClusterWorker: Sendable {
         /// Penetration used when a search does not say (share of each shard's fingers given to
         /// the full comparator after the prefilter).
         public var penetration: Double = 0.01
-        /// Shortlist floor per probe finger and shard.
+        /// Persons shortlisted at least per shard (fused strategy) / shortlist floor per probe
+        /// finger and shard (per-finger strategy).
         public var minimumShortlist: Int = 24
         /// log2 of the prefilter buckets per table of each (shard, finger) gallery: 8 tables ×
         /// 2^bits × 8 B (14: 1 MiB per gallery, 10 MiB per ten-print shard).
         public var bucketBits: Int = 14
+        /// How a multi-finger probe is searched (`TenPrintSearchOptions.Strategy`).
+        public var strategy: TenPrintSearchOptions.Strategy = .fusedPrefilter
         public init() {}
     }
 
@@ -217,34 +220,23 @@ public final class ClusterWorker: Sendable {
         ShardAck(shard: id, persons: UInt64(s.persons), serving: s.complete, changed: changed)
     }
 
-    /// Per shard: search every probe finger (prefilter + comparator), keep hits on the same
-    /// finger position, fuse per person, then score the best persons on every probe finger
-    /// so their fused score is complete. Fused score = mean of the per-finger scores over the
-    /// probe's fingers (a finger the person lacks scores 0).
+    /// Per shard: one multi-finger search (`TenPrintSearch`: prefilter scores fused per
+    /// person, a short person list, every probe finger of those persons through the full
+    /// comparator). Fused score = mean of the per-finger scores over the probe's fingers (a
+    /// finger the person lacks scores 0).
     func search(_ request: ShardSearch) -> ShardSearchAnswer {
-        let probes = request.probe.views.map { ($0.position, encoder.encode($0)) }
+        let probes = request.probe.views.map { (position: $0.position, template: encoder.encode($0)) }
         let penetration = request.penetration > 0 ? request.penetration : options.penetration
+        let searchOptions = TenPrintSearchOptions(limit: request.limit, penetration: penetration,
+                                                  minimumPersons: options.minimumShortlist, strategy: options.strategy)
         var contributed: [UInt16] = [], missing: [UInt16] = [], hits: [ShardHit] = []
         for id in request.shards {
             guard let s = served(id) else { missing.append(id); continue }
             contributed.append(id)
-            var partial: [UInt64: [FingerPosition: Float]] = [:]
-            let perFinger = max(request.limit, 10)
-            for (position, probe) in probes {
-                guard let gallery = s.gallery(position) else { continue }
-                let found = gallery.search(probe, options: SearchOptions(limit: perFinger, penetration: penetration,
-                                                                         minimumShortlist: options.minimumShortlist))
-                for c in found {
-                    partial[c.key.subject, default: [:]][position] = max(partial[c.key.subject]?[position] ?? 0, c.score)
-                }
-            }
-            let count = Float(max(1, probes.count))
-            let ranked = partial.map { (subject: $0.key, known: $0.value, sum: $0.value.values.reduce(0, +) / count) }
-                .sorted { $0.sum != $1.sum ? $0.sum > $1.sum : $0.subject < $1.subject }
-                .prefix(request.limit)
-            for r in ranked {
-                let (fused, scores) = score(subject: r.subject, probes: probes, in: s, known: r.known)
-                hits.append(ShardHit(subject: r.subject, fusedScore: fused, fingerScores: scores))
+            let (galleries, persons) = s.state.withLock { ($0.galleries, $0.persons.count) }
+            for c in TenPrintSearch.search(probes, in: galleries, persons: persons, options: searchOptions) {
+                hits.append(ShardHit(subject: c.subject, fusedScore: c.fusedScore,
+                                     fingerScores: zip(probes, c.fingerScores).map { FingerScore(position: $0.position, score: $1) }))
             }
         }
         hits.sort { $0.fusedScore != $1.fusedScore ? $0.fusedScore > $1.fusedScore : $0.subject < $1.subject }

@@ -284,7 +284,7 @@ enum ExhaustiveCache {
 }
 
 /// Resident set size of this process (Linux /proc/self/statm), 0 where unavailable.
-func residentSetBytes() -> Int {
+public func residentSetBytes() -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
     let fields = text.split(separator: " ")
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }

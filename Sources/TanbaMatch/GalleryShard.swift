@@ -107,14 +107,14 @@ public final class GalleryShard: @unchecked Sendable {
     public let hasher: CylinderHasher
     public let comparator: TemplateComparator
 
-    private var keys = [GalleryKey]()
-    private var live = [Bool]()
+    var keys = [GalleryKey]()
+    var live = [Bool]()
     private var offsets: [UInt32] = [0]
     private var minutiae = [PackedMinutia]()
     /// buckets[table * bucketsPerTable + key]: slots holding that key, in insertion order.
-    private var buckets: [[UInt32]]
+    var buckets: [[UInt32]]
     /// Index entries of each slot (its distinct keys over all tables), for vote normalisation.
-    private var keyCounts = [UInt16]()
+    var keyCounts = [UInt16]()
     /// Entries over all buckets (retired slots included until `compact()`).
     private var indexEntries = 0
     private var index = [GalleryKey: Int]()
@@ -256,24 +256,9 @@ public final class GalleryShard: @unchecked Sendable {
     func shortlist(_ probe: MatchTemplate, options: SearchOptions, slots n: Int, forceRanking: Bool = false) -> [Int] {
         let wanted = min(index.count, max(options.minimumShortlist, Int((options.penetration * Double(index.count)).rounded(.up))))
         if wanted >= index.count && !forceRanking { return (0..<n).filter { live[$0] } }
-        let probeKeys = hasher.probeKeys(probe, neighbours: options.multiProbe)
         var votes = [UInt16](repeating: 0, count: n)
-        let weighting = options.voteWeighting
-        let expected = Double(max(1, indexEntries)) / Double(buckets.count)
-        // With multi-probe, an exact key counts twice a neighbouring one.
-        let exactFactor: UInt16 = options.multiProbe ? 2 : 1
         votes.withUnsafeMutableBufferPointer { v in
-            for (keys, factor) in [(probeKeys.exact, exactFactor), (probeKeys.neighbours, 1)] {
-                for (table, tableKeys) in keys.enumerated() {
-                    let base = table * hasher.bucketsPerTable
-                    for k in tableKeys {
-                        buckets[base + k].withUnsafeBufferPointer { slots in
-                            let w = weighting.weight(bucketSize: slots.count, averageBucketSize: expected) * factor
-                            if w > 0 { for s in slots { v[Int(s)] &+= w } }
-                        }
-                    }
-                }
-            }
+            _ = accumulateVotes(probe, weighting: options.voteWeighting, multiProbe: options.multiProbe, into: v)
         }
         // A finger with more cylinders holds more keys and collects more chance votes, so
         // fingers are ranked by votes / √(keys held) — a cosine between the probe's and the
@@ -337,6 +322,29 @@ public final class GalleryShard: @unchecked Sendable {
         return Array(out.prefix(within))
     }
 
+    /// Stage one's inner loop: adds each slot's prefilter votes against `probe` to `votes`
+    /// (one counter per slot; the caller holds the read lock). Returns the vote a key of an
+    /// average bucket earns — the unit that turns weighted votes back into key counts.
+    func accumulateVotes(_ probe: MatchTemplate, weighting: VoteWeighting, multiProbe: Bool,
+                         into votes: UnsafeMutableBufferPointer<UInt16>) -> UInt16 {
+        let probeKeys = hasher.probeKeys(probe, neighbours: multiProbe)
+        let average = Double(max(1, indexEntries)) / Double(buckets.count)
+        // With multi-probe, an exact key counts twice a neighbouring one.
+        let exactFactor: UInt16 = multiProbe ? 2 : 1
+        for (keys, factor) in [(probeKeys.exact, exactFactor), (probeKeys.neighbours, 1)] {
+            for (table, tableKeys) in keys.enumerated() {
+                let base = table * hasher.bucketsPerTable
+                for k in tableKeys {
+                    buckets[base + k].withUnsafeBufferPointer { slots in
+                        let w = weighting.weight(bucketSize: slots.count, averageBucketSize: average) * factor
+                        if w > 0 { for s in slots { votes[Int(s)] &+= w } }
+                    }
+                }
+            }
+        }
+        return UInt16(weighting.averageWeight) * exactFactor
+    }
+
     /// A fixed pseudo-random permutation of slot numbers (multiplication by an odd constant
     /// is a bijection on 32-bit integers).
     @inline(__always) static func tieOrder(_ slot: Int32) -> UInt32 { UInt32(bitPattern: slot) &* 0x9E37_79B1 }
@@ -386,7 +394,7 @@ public final class GalleryShard: @unchecked Sendable {
         if c.count > limit { c.removeLast(c.count - limit) }
     }
 
-    private func read<T>(_ body: () throws -> T) rethrows -> T {
+    func read<T>(_ body: () throws -> T) rethrows -> T {
         pthread_rwlock_rdlock(&lock)
         defer { pthread_rwlock_unlock(&lock) }
         return try body()

@@ -289,6 +289,13 @@ public final class NNGClient: Sendable {
         var socket = nng_socket()
         var rv = nng_req0_open(&socket)
         guard rv == 0 else { throw WireError.from(nng: rv) }
+        // No resend timer (nng's default re-sends an unanswered request after 60 s): a
+        // request that legitimately runs longer (an add-worker's rebalance of a 100,000-person
+        // gallery) was re-sent, the copy refused as a replay (stale timestamp), and that
+        // refusal became the caller's answer. Callers retry themselves, with the same
+        // request ID; nng still re-sends at once when a pipe closes and another connects.
+        rv = nng_socket_set_ms(socket, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)
+        guard rv == 0 else { nng_close(socket); throw WireError.from(nng: rv) }
         var config: OpaquePointer?
         do throws(WireError) {
             try NNGSocketOptions.apply(socket, maximumMessageSize: maximumMessageSize)

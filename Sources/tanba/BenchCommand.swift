@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Speed benchmarks.",
         subcommands: [ComparatorBench.self, SearchBench.self, CalibrateBench.self, SynthStatsBench.self,
-                      StoreThroughputBench.self, StoreLoadBench.self, PrefilterStudyBench.self])
+                      StoreThroughputBench.self, StoreLoadBench.self, PrefilterStudyBench.self, TenPrintBench.self])
 }
 
 /// Where the real sets live unless told otherwise.

@@ -87,15 +87,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let logger = Logger(label: "tanba.coordinator")
         let pki = ConfigFile.resolve(c.pki, relativeTo: config)
         let credentials = try NodeCredentials(name: c.name, pki: pki)
-        let master: MasterKey
-        do { master = try MasterKey.load(file: ConfigFile.resolve(c.masterKeyFile, relativeTo: config)) } catch {
-            throw CommandError("master key: \(error)")
-        }
-        let storePath = ConfigFile.resolve(c.store, relativeTo: config)
-        try FileManager.default.createDirectory(atPath: (storePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let store = try Store(path: storePath, master: master)
-        let directory = try SubjectDirectory(path: c.directory.map { ConfigFile.resolve($0, relativeTo: config) } ?? storePath + ".directory",
-                                             master: master)
+        // The store lock is held for the life of the process: `tanba cluster seed` must not
+        // write behind our back.
+        let files = try CoordinatorFiles(c, configPath: config)
+        defer { withExtendedLifetime(files) {} }
+        let (store, directory, storePath) = (files.store, files.directory, files.storePath)
         // The directory file is this host's; the store is replicated. On a promoted standby's
         // files (or after losing the file) the list is rebuilt from the store.
         if try directory.count != store.personCount {
@@ -250,6 +246,10 @@ struct WorkerCommand: AsyncParsableCommand {
         var options = ClusterWorker.Options()
         options.penetration = c.penetration
         options.minimumShortlist = c.minimumShortlist
+        guard let strategy = TenPrintSearchOptions.Strategy(rawValue: c.strategy) else {
+            throw CommandError("strategy must be one of \(TenPrintSearchOptions.Strategy.allCases.map(\.rawValue))")
+        }
+        options.strategy = strategy
         let worker = ClusterWorker(name: c.name, coordinators: Set(c.coordinators), options: options, logger: logger)
         let transport = credentials.transport(concurrency: c.concurrency, names: AddressNames())
         let service = SignedService(identity: credentials.identity, keyring: credentials.keyring) { sender, message in
@@ -587,7 +587,7 @@ struct ClusterCommand: AsyncParsableCommand {
         commandName: "cluster",
         abstract: "Scale the cluster: add-worker, remove-worker, drain, status, reconcile (signed admin requests).",
         discussion: "The client config's `name` must be a node listed in the coordinator's `admins`; the request is signed with its key.",
-        subcommands: [ClusterAdd.self, ClusterRemove.self, ClusterDrain.self, ClusterStatus.self, ClusterReconcile.self])
+        subcommands: [ClusterAdd.self, ClusterRemove.self, ClusterDrain.self, ClusterStatus.self, ClusterReconcile.self, ClusterSeed.self])
 }
 
 struct ClusterAdd: AsyncParsableCommand {

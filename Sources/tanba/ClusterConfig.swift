@@ -1,4 +1,5 @@
 import Foundation
+import TanbaMatch
 import Logging
 import Synchronization
 import TanbaCluster
@@ -92,6 +93,7 @@ struct WorkerConfig: ConfigDefaults {
     var coordinators: [String] = ["coordinator"]
     var penetration: Double = 0.01
     var minimumShortlist: Int = 24
+    var strategy: String = TenPrintSearchOptions.Strategy.fusedPrefilter.rawValue
     var concurrency: Int = 16
     var ops: OpsConfig?
     var logLevel: String = "info"

@@ -379,6 +379,21 @@ import TanbaWire
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
     }
+
+    /// Bulk seeding appends many persons with one fsync; they must read back like single inserts.
+    @Test func bulkInsertedDirectoryEntriesSurviveReopening() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-dir-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let master = MasterKey.generate(id: "k1")
+        let d = try SubjectDirectory(path: path, master: master)
+        try d.insert(People.iin(0), fingers: 10)
+        try d.insertMany((1..<50).map { (iin: People.iin($0), fingers: 10) })
+        try d.insertMany([])
+        let reopened = try SubjectDirectory(path: path, master: master)
+        #expect(reopened.count == 50)
+        #expect(reopened.all == (0..<50).map(People.iin).sorted())
+        #expect(reopened.fingers == 500)
+    }
 }
 
 @Suite struct CoordinatorRestartTests {
