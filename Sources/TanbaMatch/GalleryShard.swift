@@ -33,8 +33,9 @@ public struct SearchOptions: Sendable, Hashable {
     /// Candidates returned.
     public var limit = 10
     /// Share of the gallery passed from the prefilter to the full comparator (the one
-    /// setting that trades accuracy for speed; 1 = exhaustive).
-    public var penetration = 0.01
+    /// setting that trades accuracy for speed; 1 = exhaustive). 0.2%: at 1M fingers it keeps
+    /// rank-1 above exhaustive search's with p95 under 100 ms on two cores (docs/BENCHMARKS.md).
+    public var penetration = 0.002
     /// The shortlist never gets shorter than this, so small galleries are searched fully.
     public var minimumShortlist = 256
     /// Penetration counts minutiae rather than fingers: the shortlist stops once it holds
@@ -44,7 +45,7 @@ public struct SearchOptions: Sendable, Hashable {
     public var voteWeighting = VoteWeighting.sqrtInverse
     /// The prefilter also visits each probe key's multi-probe neighbours (`CylinderHasher.probeKeys`).
     public var multiProbe = true
-    public init(limit: Int = 10, penetration: Double = 0.01, minimumShortlist: Int = 256, budgetByCylinders: Bool = true,
+    public init(limit: Int = 10, penetration: Double = 0.002, minimumShortlist: Int = 256, budgetByCylinders: Bool = true,
                 voteWeighting: VoteWeighting = .sqrtInverse, multiProbe: Bool = true) {
         self.multiProbe = multiProbe
         self.limit = limit

@@ -165,7 +165,7 @@ struct SearchBench: ParsableCommand {
         """)
 
     @Option(help: "Gallery size (fingers).") var gallery: Int = 100_000
-    @Option(help: "Share of the gallery the prefilter passes to the full comparator.") var penetration: Double = 0.01
+    @Option(help: "Share of the gallery the prefilter passes to the full comparator.") var penetration: Double = SearchOptions().penetration
     @Option(help: "Probes used for the exhaustive (penetration 1) hit rate; 0 skips it.") var exhaustiveProbes: Int = 40
     @Flag(help: "Keep every gallery finger's cylinders resident for the exhaustive figure (bench only, ~3.5 KiB per finger): affordable exhaustive search over all probes at 1M.")
     var residentExhaustive = false
