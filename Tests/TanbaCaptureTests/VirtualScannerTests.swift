@@ -143,7 +143,7 @@ import TanbaWire
         }
         #expect(allAcceptable && templates.count == 10)
 
-        let cluster = try await FakeCluster()
+        let cluster = try await RealCluster()
         let outbox = try Outbox(path: ":memory:")
         let desk = EnrollmentDesk(identity: CaptureFixtures.station, profile: CaptureFixtures.profile, outbox: outbox,
                                   now: { CaptureFixtures.noon })
@@ -151,7 +151,8 @@ import TanbaWire
         _ = try desk.submit(EnrollmentCase(subject: subject, consent: try desk.consent(for: subject, formReference: "F-1"),
                                            captured: templates))
         #expect(try await cluster.sender(outbox).drain(timeout: .seconds(5)))
-        #expect(cluster.coordinator.record(subject.iin)?.views.count == 10)
+        #expect(try cluster.enrollment(subject.iin)?.record.views.count == 10)
+        #expect(try cluster.standbyInStep())
 
         // At the counter: two fresh impressions of the same person match; another person's do not.
         let counter = CounterVerification(caller: cluster.caller(), address: cluster.address)
@@ -168,7 +169,7 @@ import TanbaWire
                                                FingerException(position: $0, kind: .bandaged, reason: "burns") }))
         #expect(try await cluster.sender(outbox).drain(timeout: .seconds(5)))
         let answer = try await cluster.caller().call(.identify(IdentifyRequest(probe: FingerprintRecord(views: fresh), topK: 5)),
-                                                     to: "coordinator", at: cluster.address, deadline: .seconds(5))
+                                                     to: "coordinator", at: cluster.address, deadline: .seconds(10))
         guard case .identifyAnswer(let identified) = answer else { Issue.record("no IDENTIFY answer"); return }
         #expect(identified.candidates.first?.iin == subject.iin)
         #expect(!identified.candidates.contains { $0.iin == second.iin })
@@ -198,7 +199,7 @@ import TanbaWire
         }
         #expect(templates.allSatisfy { $0.minutiae.count >= 10 })
 
-        let cluster = try await FakeCluster()
+        let cluster = try await RealCluster()
         let outbox = try Outbox(path: ":memory:")
         let desk = EnrollmentDesk(identity: CaptureFixtures.station, profile: CaptureFixtures.profile, outbox: outbox,
                                   now: { CaptureFixtures.noon })
