@@ -166,6 +166,15 @@ import TanbaWire
         #expect(try cluster.enrollment(s.iin) == nil && (try cluster.consents(s.iin)).isEmpty)
         #expect(try outbox.items().map(\.answer) == ["consent recorded", "enrolled", "consent recorded", "deleted"])
         #expect(try cluster.store.deletionRecords().count == 1)
+        // A deletion request filed on its own (at another branch's station) reaches the cluster too.
+        let other = person(6)
+        _ = try submit(d, other)
+        #expect(try await cluster.sender(outbox).drain(timeout: .seconds(5)))
+        let elsewhere = try Outbox(path: ":memory:")
+        try desk(elsewhere).requestDeletion(iin: other.iin, reason: "deletion requested by the person at branch 9")
+        #expect(try await cluster.sender(elsewhere).drain(timeout: .seconds(5)))
+        #expect(try elsewhere.items().map(\.answer) == ["deleted"])
+        #expect(cluster.enrolledIINs().isEmpty && (try cluster.store.deletionRecords()).count == 2)
     }
 
     @Test func enrollmentNeverOvertakesItsConsent() async throws {

@@ -296,6 +296,10 @@ import Synchronization
         #expect((status & 0x7F) == SIGKILL)
         // The ENROLL is still pending in the outbox (the answer never arrived)...
         #expect(try Outbox(path: outboxPath).pending().map(\.type) == [.enroll])
+        // ...and `tanba station outbox` shows it as pending work.
+        let listing = try await Self.spawnOffPool(binary, ["station", "outbox", "--outbox", outboxPath], output: true)
+        #expect(listing.status == 0 && listing.output.contains("1 pending, 0 failed, 1 delivered")
+                && listing.output.contains("PENDING ENROLL \(subject.iin)"), "\(listing.output)")
         try await Task.sleep(for: .milliseconds(1600)) // ...while the coordinator finished executing it.
         #expect(try cluster.audit(subject.iin, operation: "enroll") == ["ok"])
 
