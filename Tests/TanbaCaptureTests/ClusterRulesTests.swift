@@ -54,7 +54,7 @@ import TanbaWire
     func clusterRefused(_ items: [OutboxItem], code: WireErrorCode, saying text: String, cluster: RealCluster, iin: IIN) throws {
         let main = try #require(items.last)
         #expect(main.state == .failed, "\(main)")
-        #expect(main.lastError?.contains("ERROR \(code.rawValue)") == true && main.lastError?.contains(text) == true,
+        #expect(main.lastError?.contains("peer error \(code.rawValue):") == true && main.lastError?.contains(text) == true,
                 "\(main.lastError ?? "no error")")
         #expect(!cluster.enrolledIINs().contains(iin.digits))
     }
@@ -168,9 +168,9 @@ import TanbaWire
         try stationRefuses(reused, .reenrollmentConsentReused)
         // ...and so does the cluster when the UPDATE arrives without a fresh CONSENT.
         let items = try await sendBypassingTheRules(reused, to: cluster, withConsent: false)
-        #expect(items.last?.state == .failed && items.last?.lastError?.contains("ERROR \(WireErrorCode.consentRequired.rawValue)") == true,
+        #expect(items.last?.state == .failed && items.last?.lastError?.contains("peer error \(WireErrorCode.consentRequired.rawValue):") == true,
                 "\(items)")
-        #expect(try cluster.archived(s.iin).isEmpty && (try cluster.enrollment(s.iin))?.record.views.count == 10)
+        #expect(try cluster.archived(s.iin).isEmpty && cluster.enrollment(s.iin)?.record.views.count == 10)
         // With fresh consent: UPDATE, the old record archived by the cluster, the new one current.
         var fresh = reused
         fresh.consent = try desk.consent(for: s, formReference: "F-second")

@@ -163,7 +163,7 @@ import TanbaWire
                                               formReference: "R-9", deleteData: true))
         #expect(try await cluster.sender(outbox).drain(timeout: .seconds(5)))
         #expect(cluster.enrolledIINs().isEmpty)
-        #expect(try cluster.enrollment(s.iin) == nil && (try cluster.consents(s.iin)).isEmpty)
+        #expect(try cluster.enrollment(s.iin) == nil && cluster.consents(s.iin).isEmpty)
         #expect(try outbox.items().map(\.answer) == ["consent recorded", "enrolled", "consent recorded", "deleted"])
         #expect(try cluster.store.deletionRecords().count == 1)
         // A deletion request filed on its own (at another branch's station) reaches the cluster too.
@@ -174,7 +174,7 @@ import TanbaWire
         try desk(elsewhere).requestDeletion(iin: other.iin, reason: "deletion requested by the person at branch 9")
         #expect(try await cluster.sender(elsewhere).drain(timeout: .seconds(5)))
         #expect(try elsewhere.items().map(\.answer) == ["deleted"])
-        #expect(cluster.enrolledIINs().isEmpty && (try cluster.store.deletionRecords()).count == 2)
+        #expect(try cluster.enrolledIINs().isEmpty && cluster.store.deletionRecords().count == 2)
     }
 
     @Test func enrollmentNeverOvertakesItsConsent() async throws {
@@ -233,6 +233,6 @@ import TanbaWire
         let enroll = WireMessage.enroll(EnrollRequest(iin: CaptureFixtures.adult,
                                                       record: FingerprintRecord(views: CaptureFixtures.tenTemplates())))
         #expect(await code(enroll) == .consentRequired)
-        #expect(cluster.enrolledIINs().isEmpty && (try cluster.consents(CaptureFixtures.adult)).isEmpty)
+        #expect(try cluster.enrolledIINs().isEmpty && cluster.consents(CaptureFixtures.adult).isEmpty)
     }
 }

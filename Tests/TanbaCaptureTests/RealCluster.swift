@@ -21,7 +21,7 @@ import TanbaWire
 /// The acceptance harnesses (`loadtest/branch-outage`, the terminal workflow test) run the
 /// real processes from `cluster/local-up` instead.
 final class RealCluster: @unchecked Sendable {
-    let transport = EmbeddedTransport()
+    let transport: EmbeddedTransport
     let coordinator: Coordinator
     let standby: StandbyNode
     /// Where stations reach the coordinator (on `transport`, or the nng listener's address).
@@ -31,8 +31,8 @@ final class RealCluster: @unchecked Sendable {
     let directory: URL
     /// ENROLL requests that reached the coordinator's handler (executed or answered from
     /// the kept answers): with `enrollDelay`, the window a test kills the station in.
-    let enrollRequests = Counter()
-    private var listeners: [any TransportListener] = []
+    let enrollRequests: Counter
+    private var listeners: [any TransportListener]
     private let stationTransport: any Transport
 
     static var quietLogger: Logger {
@@ -50,10 +50,10 @@ final class RealCluster: @unchecked Sendable {
          listen: (transport: any Transport, address: String)? = nil,
          enrollDelay: Duration? = nil,
          today: @escaping @Sendable () -> IIN.BirthDate = { CaptureFixtures.today }) async throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-capture-cluster-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-capture-cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        stationIdentity = station
-        self.stationKeyring = stationKeyring
+        let transport = EmbeddedTransport()
+        var listeners: [any TransportListener] = []
         var keyring = keyring
         var ids: [String: NodeIdentity] = [:]
         for name in ["worker-1", "worker-2", "store-standby"] {
@@ -74,8 +74,7 @@ final class RealCluster: @unchecked Sendable {
             entries.append(ShardMap.Worker(name: name, address: name))
         }
         let master = MasterKey.generate(id: "capture-tests")
-        standby = try StandbyNode(path: directory.appendingPathComponent("standby.db").path, primaries: [coordinatorIdentity.name])
-        let standby = self.standby
+        let standby = try StandbyNode(path: directory.appendingPathComponent("standby.db").path, primaries: [coordinatorIdentity.name])
         let standbyService = SignedService(identity: ids["store-standby"]!, keyring: keyring) { sender, message in
             await standby.handle(sender: sender, message)
         }
@@ -93,11 +92,10 @@ final class RealCluster: @unchecked Sendable {
         // Ages and consent dates are judged on the tests' fixed day, as the station's are
         // (tests that run the `tanba` binary as the station pass the real date).
         options.today = today
-        coordinator = Coordinator(name: coordinatorIdentity.name, store: store, directory: subjects,
-                                  map: ShardMap(shardCount: 4, workers: entries), caller: caller, options: options,
-                                  logger: Self.quietLogger, primary: primary)
-        let coordinator = self.coordinator
-        let counter = enrollRequests
+        let coordinator = Coordinator(name: coordinatorIdentity.name, store: store, directory: subjects,
+                                      map: ShardMap(shardCount: 4, workers: entries), caller: caller, options: options,
+                                      logger: Self.quietLogger, primary: primary)
+        let counter = Counter()
         let service = SignedService.withContext(identity: coordinatorIdentity, keyring: keyring) { context, message in
             if case .enroll = message {
                 counter.increment()
@@ -105,6 +103,8 @@ final class RealCluster: @unchecked Sendable {
             }
             return await coordinator.handle(context: context, message: message)
         }
+        let address: String
+        let stationTransport: any Transport
         if let listen {
             let l = try await listen.transport.listen(on: listen.address, handler: service.requestHandler)
             listeners.append(l)
@@ -115,6 +115,16 @@ final class RealCluster: @unchecked Sendable {
             address = "coordinator"
             stationTransport = transport
         }
+        self.transport = transport
+        self.coordinator = coordinator
+        self.standby = standby
+        self.address = address
+        self.stationIdentity = station
+        self.stationKeyring = stationKeyring
+        self.directory = directory
+        self.enrollRequests = counter
+        self.listeners = listeners
+        self.stationTransport = stationTransport
         await coordinator.reconcile()
         guard coordinator.isReady else { throw CaptureError.device("the in-process cluster is not ready: \(coordinator.unservedShards)") }
     }

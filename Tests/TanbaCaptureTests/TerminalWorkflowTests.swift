@@ -240,8 +240,9 @@ import Synchronization
 
         // 1:N at the cluster: two fresh impressions of the virtual person (as the station's
         // virtual scanner renders them, impressions the enrollment never used) identify them.
+        let virtualSeed = config.virtualSeed
         let probe = try await offPool { () throws -> [FingerTemplate] in
-            let generator = SyntheticFingerprintGenerator(seed: config.virtualSeed)
+            let generator = SyntheticFingerprintGenerator(seed: virtualSeed)
             let virtualPerson = Int(UInt64(person.digits)! % 1_000_003)
             return try [FingerPosition.rightThumb, .rightIndex].map { position in
                 try MinutiaeExtractor().extract(generator.impression(of: generator.master(finger: virtualPerson * 10 + Int(position.rawValue)),
