@@ -150,8 +150,27 @@ import TanbaWire
         var c = try enrollmentCase(s, exceptions: all)
         c.captured = []
         try stationRefuses(c, .noFingerWithPattern)
-        try clusterRefused(try await sendBypassingTheRules(c, to: cluster), code: .ruleViolation, saying: "BIO 10",
-                           cluster: cluster, iin: s.iin)
+        // An ENROLL without any finger cannot even be carried by the protocol (1–10 views):
+        // the coordinator's decoder refuses it before any rule runs...
+        do {
+            _ = try await cluster.caller().call(.enroll(EnrollRequest(iin: s.iin, record: FingerprintRecord(views: []), exceptions: all)),
+                                                to: "coordinator", at: cluster.address, deadline: .seconds(10))
+            Issue.record("the coordinator accepted an ENROLL without fingers")
+        } catch {
+            guard case .remote(let code, let message) = error else { Issue.record("\(error)"); return }
+            #expect(code == .malformed && message.contains("0 finger views"), "\(code) \(message)")
+        }
+        // ...and a station outbox holding one (an older release's) marks it failed with the
+        // reason instead of blocking the items behind it.
+        let items = try await sendBypassingTheRules(c, to: cluster)
+        #expect(items.last?.state == .failed && items.last?.lastError?.contains("0 finger views") == true, "\(items)")
+        #expect(!cluster.enrolledIINs().contains(s.iin.digits))
+        // With one finger carrying a pattern the cluster accepts it and records the nine exceptions.
+        var one = try enrollmentCase(s, exceptions: Array(all.dropFirst()), form: "F-2")
+        one.captured = [CaptureFixtures.template(.rightThumb, seed: 4242)]
+        _ = try desk.submit(one)
+        #expect(try await cluster.sender(outbox).drain(timeout: .seconds(20)))
+        #expect(try cluster.enrollment(s.iin)?.missing.count == 9)
     }
 
     @Test func reenrollmentNeedsFreshConsentAndTheClusterArchivesTheOldRecord() async throws {

@@ -63,6 +63,10 @@ import Synchronization
             guard pipe(&fds) == 0 else { throw CaptureError.device("pipe failed") }
             posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
             posix_spawn_file_actions_addclose(&actions, fds[0])
+            // Only fd 1 may hold the pipe: a copy under its original number would be inherited
+            // by daemons the child starts (cluster/local-up's nohup'ed nodes) and the read
+            // below would never see the end of the output.
+            posix_spawn_file_actions_addclose(&actions, fds[1])
         } else {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         }
@@ -223,7 +227,7 @@ import Synchronization
         #expect(screen.contains("[2/2] ENROLL \(person.digits) (9 fingers)"))
         #expect(screen.contains("delivered: enrolled"))
 
-        #expect(!screen.contains("Queued"))
+        #expect(!screen.contains("Queued:"))   // delivered, not left queued for the sender
         // The outbox is empty and says so.
         let outbox = try Outbox(path: config.outbox)
         #expect(try outbox.pending().isEmpty && (try outbox.counts()[.delivered]) == 2)
@@ -308,8 +312,11 @@ import Synchronization
         // coordinator keeps in its store with the change (durable request IDs).
         let again = try await Self.spawnOffPool(binary, args + ["--timeout", "20"], output: true)
         #expect(again.status == 0 && again.output.contains("Outbox empty."), "\(again.output)")
-        #expect(enrollReceived.value == 2)   // the resend reached the coordinator...
-        #expect(try cluster.audit(subject.iin, operation: "enroll") == ["ok"])   // ...and was not executed again
+        // The resend is answered by the coordinator's request de-duplication (its in-memory
+        // cache while the process lives; the answers kept in the store after a restart, which
+        // loadtest/branch-outage exercises with kill -9): executed once, one store enrollment.
+        #expect(enrollReceived.value == 1)
+        #expect(try cluster.audit(subject.iin, operation: "enroll") == ["ok"])
         #expect(try cluster.archived(subject.iin).isEmpty && cluster.enrolledIINs() == [subject.iin.digits])
         #expect(try Outbox(path: outboxPath).items().last?.answer == "enrolled")
     }
