@@ -143,7 +143,12 @@ let package = Package(
         .testTarget(name: "TanbaSynthTests", dependencies: ["TanbaTestSupport", "TanbaSynth"]),
         .testTarget(name: "TanbaEvaluationTests", dependencies: ["TanbaTestSupport", "TanbaEvaluation"]),
         .testTarget(name: "TanbaWireTests", dependencies: ["TanbaTestSupport", "TanbaWire"]),
-        .testTarget(name: "TanbaCaptureTests", dependencies: ["TanbaTestSupport", "TanbaCapture", "TanbaSynth", "TanbaMatch"]),
+        .testTarget(name: "TanbaCaptureTests", dependencies: [
+            "TanbaTestSupport", "TanbaCapture", "TanbaSynth", "TanbaMatch",
+            // The real coordinator, standby and workers in-process (RealCluster).
+            "TanbaCluster", "TanbaReplication", "TanbaStore",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "TanbaStoreTests", dependencies: ["TanbaTestSupport", "TanbaStore", "TanbaSQLite"]),
         .testTarget(name: "TanbaAccessTests", dependencies: [
             "TanbaTestSupport", "TanbaAccess", "TanbaSQLite", "TanbaWire",

@@ -313,7 +313,18 @@ public final class OutboxSender: Sendable {
         passLoop: for item in try outbox.pending() {
             if blockedIINs.contains(item.iin) { continue }
             if item.nextAttemptMilliseconds > clock() { blockedIINs.insert(item.iin); continue }
-            let message = try item.message()
+            let message: WireMessage
+            do { message = try item.message() } catch {
+                // A body that no longer decodes (written by an older release, or a request the
+                // protocol cannot carry, e.g. an ENROLL without any finger) can never be sent:
+                // it is marked failed with the reason instead of stopping every later item.
+                let text = "cannot send: the stored request does not decode: \(error)"
+                try outbox.markFailed(item.seq, error: text)
+                pass.failed += 1
+                pass.lastError = text
+                progress?(item, "failed: \(text)")
+                continue
+            }
             let result: Result<WireMessage, SignedCaller.CallError>
             do {
                 result = .success(try await caller.call(message, to: peer, at: address, deadline: requestDeadline,

@@ -19,7 +19,7 @@ struct StationCommand: ParsableCommand {
             imageExport is "encrypted".
             """,
         subcommands: [StationEnroll.self, StationVerify.self, StationRevoke.self, StationDelete.self,
-                      StationOutbox.self, StationSend.self, StationDevices.self, StationStandIn.self])
+                      StationOutbox.self, StationSend.self, StationDevices.self])
 }
 
 // MARK: - Settings and wiring
@@ -748,50 +748,5 @@ struct StationDevices: ParsableCommand {
         let list = try LibfprintDevice.list(virtualImageSocket: virtual ? VirtualImageFeeder.temporarySocketPath() : nil)
         if list.isEmpty { say("No fingerprint device found.") }
         for (i, d) in list.enumerated() { say("\(i): \(d.name) (driver \(d.driver))\(d.canCapture ? "" : " — cannot capture images")") }
-    }
-}
-
-// MARK: - stand-in coordinator
-
-struct StationStandIn: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "stand-in-coordinator",
-        abstract: "A stand-in coordinator for station tests and the branch-outage harness (not the cluster).",
-        discussion: """
-            Serves ENROLL, UPDATE, DELETE, VERIFY, CONSENT, PING and STATUS over the signed protocol with a small \
-            SQLite gallery and TanbaMatch's comparator for VERIFY. Prints "listening on ADDRESS" when ready. \
-            Replace with the real coordinator once TanbaCluster lands.
-            """)
-    @Option(help: "Listen address (tcp://127.0.0.1:0 picks a port; tls+tcp:// for mutual TLS).") var listen = "tcp://127.0.0.1:0"
-    @Option(help: "PKI folder: this node's keys and the trusted *.sign.pub.") var pki: String?
-    @Option(help: "This node's name.") var name = "coordinator"
-    @Option(help: "SQLite file for the stand-in gallery (kept across restarts).") var db = ":memory:"
-    @Option(help: "Write the listening address to this file.") var addressFile: String?
-    @Flag(help: "Print what the gallery in --db holds as JSON and exit (for the outage harness).") var report = false
-
-    func run() throws {
-        if report {
-            let coordinator = try StandInCoordinator(path: db, keyring: Keyring()) { _, _ in 0 }
-            struct Report: Encodable { var enrolled: [String]; var enrollExecutions: Int; var repeatedEnrollments: Int }
-            say(try Output.json(Report(enrolled: coordinator.enrolledIINs(), enrollExecutions: coordinator.enrollExecutions,
-                                       repeatedEnrollments: coordinator.repeatedEnrollments)))
-            return
-        }
-        guard let pki else { throw CommandError("stand-in-coordinator needs --pki") }
-        let identity = try DevelopmentPKI.loadIdentity(name: name, directory: pki)
-        let keyring = try DevelopmentPKI.loadKeyring(directory: pki)
-        let tls = listen.hasPrefix("tls+") ? try DevelopmentPKI.loadTLS(name: name, directory: pki) : nil
-        let encoder = CylinderEncoder()
-        let comparator = TemplateComparator()
-        let coordinator = try StandInCoordinator(path: db, keyring: keyring, threshold: ScoreScale.threshold(forFMR: 1e-3)) {
-            comparator.score(encoder.encode($0), encoder.encode($1))
-        }
-        let transport = NNGTransport(tls: tls)
-        let service = coordinator.service(identity: identity)
-        let address = listen
-        let listener = try runBlocking { try await transport.listen(on: address, handler: service.requestHandler) }
-        if let addressFile { try Data(listener.address.utf8).write(to: URL(fileURLWithPath: addressFile)) }
-        say("listening on \(listener.address)")
-        while true { Thread.sleep(forTimeInterval: 3600) }
     }
 }

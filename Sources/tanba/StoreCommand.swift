@@ -1,13 +1,61 @@
 import TanbaSQLite
 import ArgumentParser
 import Foundation
+import TanbaCore
 import TanbaStore
 
 struct StoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store", abstract: "The encrypted store: primary, standby, promotion, backups and restores.",
         subcommands: [StorePrimaryCommand.self, StoreStandbyCommand.self, StorePromoteCommand.self, StoreStatusCommand.self,
-                      StoreBackup.self, StoreRestore.self])
+                      StoreBackup.self, StoreRestore.self, StoreCensus.self])
+}
+
+/// Which of a list of persons a (stopped) store holds and how often each was enrolled —
+/// read from the store itself and its audit log, not from any answer a client got. Used by
+/// `loadtest/branch-outage` to count lost and duplicated enrollments against the real cluster.
+struct StoreCensus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "census",
+        abstract: "For the IINs in a file: enrolled now or not, store-level enroll executions, re-enrollments (JSON).",
+        discussion: "Stop the coordinator first (the store is opened directly). The master key comes from --master-key-file or \(MasterKey.environmentVariable).")
+
+    @Option(help: "The store's database file.") var db: String
+    @Option(help: "File holding the master key ('<id>:<base64>', mode 0600).") var masterKeyFile: String?
+    @Option(help: "File with one IIN per line.") var iins: String
+
+    func run() throws {
+        guard FileManager.default.fileExists(atPath: db) else { throw CommandError("no store at \(db)") }
+        let store = try Store(path: db, master: try MasterKey.load(file: masterKeyFile))
+        var listed: [IIN] = []
+        for (n, line) in try String(contentsOfFile: iins, encoding: .utf8).split(separator: "\n").enumerated() {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty { continue }
+            do { listed.append(try IIN(text)) } catch { throw CommandError("\(iins) line \(n + 1): \(error)") }
+        }
+        // Executions per person from the audit log: every store-level enrollment writes one
+        // "enroll"/"ok" entry, every re-enrollment one "reenroll" entry.
+        var executions: [String: Int] = [:], reenrollments: [String: Int] = [:]
+        for (_, e) in try store.audit.entries() {
+            guard let ref = e.subjectRef else { continue }
+            if e.operation == "enroll" && e.result == "ok" { executions[ref, default: 0] += 1 }
+            if e.operation == "reenroll" { reenrollments[ref, default: 0] += 1 }
+        }
+        struct Census: Encodable {
+            var listed: Int, enrolled: Int, enrollExecutions: Int, persons: Int
+            var notEnrolled: [String], enrolledMoreThanOnce: [String], reenrolled: [String]
+        }
+        var census = Census(listed: listed.count, enrolled: 0, enrollExecutions: 0, persons: try store.personCount,
+                            notEnrolled: [], enrolledMoreThanOnce: [], reenrolled: [])
+        for iin in listed {
+            let ref = store.subjectReference(iin)
+            if try store.currentEnrollment(iin: iin) != nil { census.enrolled += 1 } else { census.notEnrolled.append(iin.digits) }
+            census.enrollExecutions += executions[ref] ?? 0
+            if (executions[ref] ?? 0) > 1 { census.enrolledMoreThanOnce.append(iin.digits) }
+            if (reenrollments[ref] ?? 0) > 0 { census.reenrolled.append(iin.digits) }
+        }
+        print(try Output.json(census))
+    }
 }
 
 struct StoreBackup: ParsableCommand {

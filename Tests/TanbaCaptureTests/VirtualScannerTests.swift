@@ -143,7 +143,7 @@ import TanbaWire
         }
         #expect(allAcceptable && templates.count == 10)
 
-        let cluster = try await FakeCluster()
+        let cluster = try await RealCluster()
         let outbox = try Outbox(path: ":memory:")
         let desk = EnrollmentDesk(identity: CaptureFixtures.station, profile: CaptureFixtures.profile, outbox: outbox,
                                   now: { CaptureFixtures.noon })
@@ -151,7 +151,8 @@ import TanbaWire
         _ = try desk.submit(EnrollmentCase(subject: subject, consent: try desk.consent(for: subject, formReference: "F-1"),
                                            captured: templates))
         #expect(try await cluster.sender(outbox).drain(timeout: .seconds(5)))
-        #expect(cluster.coordinator.record(subject.iin)?.views.count == 10)
+        #expect(try cluster.enrollment(subject.iin)?.record.views.count == 10)
+        #expect(try cluster.standbyInStep())
 
         // At the counter: two fresh impressions of the same person match; another person's do not.
         let counter = CounterVerification(caller: cluster.caller(), address: cluster.address)
@@ -168,14 +169,15 @@ import TanbaWire
                                                FingerException(position: $0, kind: .bandaged, reason: "burns") }))
         #expect(try await cluster.sender(outbox).drain(timeout: .seconds(5)))
         let answer = try await cluster.caller().call(.identify(IdentifyRequest(probe: FingerprintRecord(views: fresh), topK: 5)),
-                                                     to: "coordinator", at: cluster.address, deadline: .seconds(5))
+                                                     to: "coordinator", at: cluster.address, deadline: .seconds(10))
         guard case .identifyAnswer(let identified) = answer else { Issue.record("no IDENTIFY answer"); return }
         #expect(identified.candidates.first?.iin == subject.iin)
         #expect(!identified.candidates.contains { $0.iin == second.iin })
     }
 
     /// Real prints: FVC2002 DB1 fingers 101…110 as one person's ten fingers, impression 1
-    /// enrolled through the virtual scanner, impression 4 verified at the counter.
+    /// enrolled through the virtual scanner and sent to the real cluster (local-up processes,
+    /// mutual TLS), impression 4 identified 1:N and verified at the counter.
     @Test(.enabled(if: SharedDatasets.available, Comment(rawValue: SharedDatasets.skipReason)))
     func realImagesFromTheSharedDatasetsEnrollAndVerify() async throws {
         @Sendable func image(_ finger: Int, _ impression: Int) throws -> FingerprintImage {
@@ -198,16 +200,28 @@ import TanbaWire
         }
         #expect(templates.allSatisfy { $0.minutiae.count >= 10 })
 
-        let cluster = try await FakeCluster()
+        // The real cluster as processes (cluster/local-up: coordinator, sync standby, workers),
+        // reached over nng mutual TLS with the station certificate its PKI issued.
+        guard let binary = TerminalWorkflowTests.binary else { print("skipping: needs the tanba binary"); return }
+        let cluster = try await TerminalWorkflowTests.LocalUp.start(binary: binary)
+        defer { cluster.down() }
+        let caller = try cluster.caller()
         let outbox = try Outbox(path: ":memory:")
-        let desk = EnrollmentDesk(identity: CaptureFixtures.station, profile: CaptureFixtures.profile, outbox: outbox,
-                                  now: { CaptureFixtures.noon })
+        let desk = EnrollmentDesk(identity: caller.identity, profile: CaptureFixtures.profile, outbox: outbox)
         let subject = CaptureFixtures.subject()
         _ = try desk.submit(EnrollmentCase(subject: subject, consent: try desk.consent(for: subject, formReference: "F-1"),
                                            captured: templates))
-        #expect(try await cluster.sender(outbox).drain(timeout: .seconds(5)))
+        let sender = OutboxSender(outbox: outbox, caller: caller, address: cluster.address, requestDeadline: .seconds(30))
+        #expect(try await sender.drain(timeout: .seconds(60)))
+        #expect(try outbox.items().map(\.answer) == ["consent recorded", "enrolled"])
 
-        let counter = CounterVerification(caller: cluster.caller(), address: cluster.address)
+        // 1:N: the genuine probe (another impression) finds the person.
+        let answer = try await caller.call(.identify(IdentifyRequest(probe: FingerprintRecord(views: genuineProbe), topK: 5)),
+                                           to: "coordinator", at: cluster.address, deadline: .seconds(30))
+        guard case .identifyAnswer(let identified) = answer else { Issue.record("no IDENTIFY answer: \(answer)"); return }
+        #expect(identified.candidates.first?.iin == subject.iin, "\(identified)")
+
+        let counter = CounterVerification(caller: caller, address: cluster.address, deadline: .seconds(30))
         let genuine = try await counter.verify(subject.iin, probe: genuineProbe)
         #expect(genuine.isMatch)
         let impostor = try await counter.verify(subject.iin, probe: impostorProbe)
