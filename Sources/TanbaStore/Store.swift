@@ -118,7 +118,7 @@ public final class Store: @unchecked Sendable {
         try db.query("SELECT person_id FROM persons WHERE iin_hash = ?", [.blob(iinHash(iin))]).first?[0].bytes
     }
 
-    private static func validate(_ e: Enrollment) throws {
+    static func validate(_ e: Enrollment) throws {
         guard !e.record.views.isEmpty else { throw StoreError.noFingers }
         let positions = e.record.views.map(\.position)
         guard Set(positions).count == positions.count else { throw StoreError.invalidEnrollment("a finger appears twice") }
@@ -180,19 +180,26 @@ public final class Store: @unchecked Sendable {
             // transaction then fails, an unused key is left: harmless, and never the
             // reverse (data without a key).
             let key = try keys.createDataKey(owner: person)
-            let now = AstanaTime.now()
             try write {
-                try db.run("INSERT INTO persons VALUES (?, ?, ?, ?, ?, ?, ?)", [
-                    .blob(person), .blob(iinHash(iin)), .text(subjectReference(iin)),
-                    .blob(try Sealer.seal(json: identity, key: key, column: "persons.sealed_identity", owner: person)),
-                    .text(now), .text(now), .integer(PersonShard.key(iin)),
-                ])
-                try insertEnrollment(enrollment, person: person, key: key)
-                try insertConsent(consent, person: person, key: key)
+                try insertPerson(person, key: key, identity: identity, iin: iin, enrollment: enrollment, consent: consent)
                 try audit.append(auditEntry(actor, "enroll", subjectReference(iin), "ok"))
                 if let answering { try insertAnswer(answering) }
             }
         }
+    }
+
+    /// The rows of a new person: identity, current enrollment, consent (inside a write
+    /// transaction; `key` is the person's data key, created before the transaction).
+    func insertPerson(_ person: [UInt8], key: SymmetricKey, identity: PersonIdentity, iin: IIN, enrollment: Enrollment,
+                      consent: Consent) throws {
+        let now = AstanaTime.now()
+        try db.run("INSERT INTO persons VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            .blob(person), .blob(iinHash(iin)), .text(subjectReference(iin)),
+            .blob(try Sealer.seal(json: identity, key: key, column: "persons.sealed_identity", owner: person)),
+            .text(now), .text(now), .integer(PersonShard.key(iin)),
+        ])
+        try insertEnrollment(enrollment, person: person, key: key)
+        try insertConsent(consent, person: person, key: key)
     }
 
     /// One person of a bulk load.
@@ -445,7 +452,9 @@ public final class Store: @unchecked Sendable {
     /// Same-day deletion [BIO 11] by crypto-shredding: the person's data key is destroyed
     /// first (from then on no copy anywhere can be decrypted), then their rows are
     /// removed and a deletion record is written with the audit entry, in one
-    /// transaction. Returns false when no one with this IIN is enrolled.
+    /// transaction. Enrollments of the IIN held for adjudication (pending or decided) and
+    /// the consent documents received for it go the same way. Returns false when there
+    /// was nothing to delete: no one with this IIN is enrolled or held.
     @discardableResult
     public func delete(iin: IIN, request: DeletionRequest, by actor: Actor, answering: AnsweredRequest? = nil) throws -> Bool {
         try locked {
@@ -453,27 +462,37 @@ public final class Store: @unchecked Sendable {
             // Consent documents received for the IIN go too (keys first): the person asked
             // for their data to be deleted, and a new enrollment needs new consent anyway.
             let consentDocuments = try shredConsentDocuments(iin: iin)
-            func removeConsentDocuments() throws {
+            // Held enrollments carry templates too (sealed under keys of their own).
+            let holds = try shredHeldEnrollments(iin: iin)
+            func removeDocumentsAndHolds() throws {
                 for id in consentDocuments { try db.run("DELETE FROM consent_documents WHERE consent_id = ?", [.blob(id)]) }
+                for id in holds { try db.run("DELETE FROM held_enrollments WHERE hold_id = ?", [.blob(id)]) }
             }
+            func deletionRecord(owner: [UInt8]) throws {
+                try db.run("INSERT INTO deletion_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                    .blob(Store.randomID()), .text(subject), .blob(owner), .text(request.requestedBy), .text(request.branch),
+                    .text(request.basis), .text(request.requestedAt), .text(AstanaTime.now()), .text(actor.login),
+                ])
+            }
+            let heldNote = holds.isEmpty ? "" : "; \(holds.count) held enrollment\(holds.count == 1 ? "" : "s") shredded"
             guard let person = try personID(iin) else {
                 try write {
-                    try removeConsentDocuments()
-                    try audit.append(auditEntry(actor, "delete", subject, "not enrolled"))
+                    try removeDocumentsAndHolds()
+                    // Someone who was only held for adjudication had biometric data here
+                    // too: their deletion is recorded like an enrolled person's.
+                    for id in holds { try deletionRecord(owner: id) }
+                    try audit.append(auditEntry(actor, "delete", subject, holds.isEmpty ? "not enrolled" : "ok: not enrolled\(heldNote)"))
                     if let answering { try insertAnswer(answering) }
                 }
-                return false
+                return !holds.isEmpty
             }
             try keys.shred(owner: person)
             try write {
-                try removeConsentDocuments()
+                try removeDocumentsAndHolds()
                 if let answering { try insertAnswer(answering) }
                 try removeRows(person: person)
-                try db.run("INSERT INTO deletion_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-                    .blob(Store.randomID()), .text(subject), .blob(person), .text(request.requestedBy), .text(request.branch),
-                    .text(request.basis), .text(request.requestedAt), .text(AstanaTime.now()), .text(actor.login),
-                ])
-                try audit.append(auditEntry(actor, "delete", subject, "ok: data key destroyed"))
+                try deletionRecord(owner: person)
+                try audit.append(auditEntry(actor, "delete", subject, "ok: data key destroyed\(heldNote)"))
             }
             return true
         }
@@ -509,10 +528,16 @@ public final class Store: @unchecked Sendable {
         try locked {
             let shredded = try keys.shreddedOwners()
             let present = try db.query("SELECT person_id FROM persons").compactMap { $0[0].bytes }.filter { shredded.contains($0) }
-            guard !present.isEmpty else { return 0 }
+            // Consent documents and held enrollments have keys of their own, shredded with
+            // the person's: their undecryptable rows go too.
+            let documents = try db.query("SELECT consent_id FROM consent_documents").compactMap { $0[0].bytes }.filter { shredded.contains($0) }
+            let holds = try db.query("SELECT hold_id FROM held_enrollments").compactMap { $0[0].bytes }.filter { shredded.contains($0) }
+            guard !present.isEmpty || !documents.isEmpty || !holds.isEmpty else { return 0 }
             try write {
                 for person in present { try removeRows(person: person) }
-                try audit.append(auditEntry(actor, "reconcile-shredded", nil, "removed \(present.count)"))
+                for id in documents { try db.run("DELETE FROM consent_documents WHERE consent_id = ?", [.blob(id)]) }
+                for id in holds { try db.run("DELETE FROM held_enrollments WHERE hold_id = ?", [.blob(id)]) }
+                try audit.append(auditEntry(actor, "reconcile-shredded", nil, "removed \(present.count)" + (documents.isEmpty && holds.isEmpty ? "" : " (and \(documents.count) consent documents, \(holds.count) held enrollments)")))
             }
             return present.count
         }

@@ -16,7 +16,7 @@ public enum StoreSchema {
     /// deletions from the live log.
     public static let replicatedTables = [
         "persons", "enrollments", "enrollment_templates", "consents", "archive",
-        "deletion_records", "accounts", "consent_documents", "answered_requests",
+        "deletion_records", "accounts", "consent_documents", "answered_requests", "held_enrollments",
         "audit_archive", "audit_segments", "audit_log",
     ]
 
@@ -198,6 +198,28 @@ public enum StoreSchema {
                 PRIMARY KEY (sender, request_id)
             ) WITHOUT ROWID;
             CREATE INDEX answered_requests_by_time ON answered_requests(answered_at);
+            """),
+        Migration(version: 6, name: "held enrollments", sql: """
+            -- Enrollments 1:N de-duplication held for adjudication (possible duplicates), and
+            -- the examiners' decisions on them. Each row is sealed under a data key of its own
+            -- (owner = hold_id), shredded when the IIN is deleted. While `held`, sealed_hold
+            -- has the templates, finger exceptions, station and candidates; once decided it
+            -- keeps the same facts and the decision without the templates (an accepted
+            -- person's templates are in their enrollment, a rejected one's are gone).
+            CREATE TABLE held_enrollments (
+                hold_id     BLOB PRIMARY KEY,          -- 16 random bytes; the data key's owner
+                iin_hash    BLOB NOT NULL,             -- HMAC-SHA256(lookup key, IIN)
+                subject_ref TEXT NOT NULL,             -- keyed hash, as in the audit log
+                status      TEXT NOT NULL CHECK (status IN ('held', 'accepted', 'rejected')),
+                candidates  INTEGER NOT NULL,          -- number of possible duplicates
+                sealed_hold BLOB NOT NULL,
+                held_at     TEXT NOT NULL,
+                decided_at  TEXT,
+                decided_by  TEXT                       -- the examiner's login
+            ) WITHOUT ROWID;
+            -- At most one pending hold per IIN; decided ones accumulate.
+            CREATE UNIQUE INDEX held_enrollments_pending ON held_enrollments(iin_hash) WHERE status = 'held';
+            CREATE INDEX held_enrollments_by_iin ON held_enrollments(iin_hash);
             """),
     ]
 }

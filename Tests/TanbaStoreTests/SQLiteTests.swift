@@ -122,6 +122,28 @@ final class TempDir {
         #expect(try db.query("SELECT COUNT(*) FROM schema_version")[0][0].int == StoreSchema.migrations.count)
     }
 
+    /// Version 6 adds `held_enrollments` to a version-5 store (the previous release):
+    /// rows already there stay, the table is empty and replicated.
+    @Test func upgradesFromVersionFiveAddingHeldEnrollments() throws {
+        let dir = TempDir()
+        let db = try Database(path: dir.path("a.db"))
+        try Migrator.migrate(db, Array(StoreSchema.migrations.prefix(5)))
+        #expect(try Migrator.version(of: db) == 5)
+        try db.run("INSERT INTO answered_requests VALUES ('station-1', x'00112233445566778899aabbccddeeff', x'01', x'81', 't')")
+        #expect(try db.query("SELECT COUNT(*) FROM sqlite_master WHERE name = 'held_enrollments'")[0][0].int == 0)
+        try Migrator.migrate(db, StoreSchema.migrations)
+        #expect(try Migrator.version(of: db) == 6)
+        #expect(try db.query("SELECT COUNT(*) FROM held_enrollments")[0][0].int == 0)
+        #expect(try db.query("SELECT sender FROM answered_requests")[0][0].string == "station-1")
+        #expect(StoreSchema.replicatedTables.contains("held_enrollments"))
+        // One pending hold per IIN, any number of decided ones.
+        try db.run("INSERT INTO held_enrollments (hold_id, iin_hash, subject_ref, status, candidates, sealed_hold, held_at) VALUES (x'01', x'aa', 'r', 'held', 1, x'00', 't')")
+        try db.run("INSERT INTO held_enrollments (hold_id, iin_hash, subject_ref, status, candidates, sealed_hold, held_at) VALUES (x'02', x'aa', 'r', 'rejected', 1, x'00', 't')")
+        #expect(throws: SQLiteError.self) {
+            try db.run("INSERT INTO held_enrollments (hold_id, iin_hash, subject_ref, status, candidates, sealed_hold, held_at) VALUES (x'03', x'aa', 'r', 'held', 1, x'00', 't')")
+        }
+    }
+
     @Test func refusesANewerDatabase() throws {
         let dir = TempDir()
         let db = try Database(path: dir.path("a.db"))
