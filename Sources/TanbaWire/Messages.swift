@@ -5,9 +5,10 @@ import TanbaCore
 public enum MessageType: UInt8, Sendable, CaseIterable {
     case enroll = 0x01, identify = 0x02, verify = 0x03, update = 0x04, delete = 0x05
     case ping = 0x06, pendingJobs = 0x07, referenceCount = 0x08, status = 0x09, consent = 0x0A, viewRecord = 0x0B
+    case adjudicate = 0x0C
     case enrollAnswer = 0x81, identifyAnswer = 0x82, verifyAnswer = 0x83, updateAnswer = 0x84
     case deleteAnswer = 0x85, pong = 0x86, pendingJobsAnswer = 0x87, referenceCountAnswer = 0x88
-    case statusAnswer = 0x89, consentAnswer = 0x8A, recordAnswer = 0x8B
+    case statusAnswer = 0x89, consentAnswer = 0x8A, recordAnswer = 0x8B, adjudicateAnswer = 0x8C
     // Store replication (ReplicationMessages.swift).
     case replicate = 0x10, replicateKeys = 0x11, replicaStatus = 0x12, promote = 0x13
     case replicateAnswer = 0x90, replicateKeysAnswer = 0x91, replicaStatusAnswer = 0x92, promoteAnswer = 0x93
@@ -255,6 +256,7 @@ public enum WireMessage: Equatable, Sendable {
     case status
     case consent(ConsentRequest)
     case viewRecord(ViewRecordRequest)
+    case adjudicate(AdjudicateRequest)
     case enrollAnswer(EnrollAnswer)
     case identifyAnswer(IdentifyAnswer)
     case verifyAnswer(VerifyAnswer)
@@ -266,6 +268,7 @@ public enum WireMessage: Equatable, Sendable {
     case statusAnswer(StatusAnswer)
     case consentAnswer(recorded: Bool)
     case recordAnswer(RecordView)
+    case adjudicateAnswer(AdjudicateAnswer)
     /// Cluster-internal messages (worker shard operations, admin requests).
     case cluster(ClusterMessage)
     case error(code: WireErrorCode, message: String)
@@ -299,6 +302,7 @@ public enum WireMessage: Equatable, Sendable {
         case .status: .status
         case .consent: .consent
         case .viewRecord: .viewRecord
+        case .adjudicate: .adjudicate
         case .enrollAnswer: .enrollAnswer
         case .identifyAnswer: .identifyAnswer
         case .verifyAnswer: .verifyAnswer
@@ -310,6 +314,7 @@ public enum WireMessage: Equatable, Sendable {
         case .statusAnswer: .statusAnswer
         case .consentAnswer: .consentAnswer
         case .recordAnswer: .recordAnswer
+        case .adjudicateAnswer: .adjudicateAnswer
         case .cluster(let m): m.type
         case .error: .error
         case .replication(let m): m.type
@@ -335,6 +340,10 @@ public enum WireMessage: Equatable, Sendable {
             w.iin(m.iin); w.requester(m.requester)
         case .recordAnswer(let v):
             w.recordView(v)
+        case .adjudicate(let m):
+            w.adjudicate(m)
+        case .adjudicateAnswer(let a):
+            w.adjudicateAnswer(a)
         case .update(let m):
             w.iin(m.iin); w.record(m.record); w.text(m.reason)
             if protocolVersion >= 2 { w.exceptions(m.exceptions) }
@@ -406,6 +415,10 @@ public enum WireMessage: Equatable, Sendable {
             message = .viewRecord(ViewRecordRequest(iin: try r.iin("iin"), requester: try r.requester()))
         case .recordAnswer:
             message = .recordAnswer(try r.recordView())
+        case .adjudicate:
+            message = .adjudicate(try r.adjudicate())
+        case .adjudicateAnswer:
+            message = .adjudicateAnswer(try r.adjudicateAnswer())
         case .update:
             let iin = try r.iin("iin")
             let record = try r.record("record", views: 1...10)

@@ -63,6 +63,11 @@ enum WireFixtures {
             .recordAnswer(RecordView(iin: iin(7), fullName: "Айгерим Сейткали", captured: [.rightThumb, .rightIndex],
                                      missing: [RecordView.Missing(position: .leftThumb, reason: "bandaged: cut")],
                                      branch: "Astana-Esil-3", capturedAt: "2026-11-21T10:00:00.000+05:00")),
+            .adjudicate(AdjudicateRequest(.accept(iin: iin(8), reason: "different person: whorl vs loop on both thumbs"), examiner: "exam-07")),
+            .adjudicateAnswer(AdjudicateAnswer(outcome: .listed, pending: 2,
+                                               items: [HeldItem(iin: iin(8), station: "station-17", heldAt: "2026-11-21T10:00:00.000+05:00",
+                                                                candidates: [candidate(5), candidate(6)])],
+                                               coverage: ShardCoverage(contributed: [3]))),
             .error(code: .invalidArgument, message: "top-K must be 1…1000"),
         ] + replicationMessages + clusterMessages
     }()
