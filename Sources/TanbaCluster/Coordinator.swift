@@ -12,9 +12,12 @@ import TanbaWire
 ///
 /// - ENROLL: 1:N de-duplication over every shard first (an incomplete search refuses the
 ///   enrollment: never enroll on a partial de-duplication); possible duplicates at or above
-///   the de-duplication threshold are **held for adjudication** with their scores, nothing is
-///   stored or merged; otherwise the person is stored (encrypted, audited) and pushed to the
-///   shard's replicas.
+///   the de-duplication threshold are **held for adjudication** with their scores — kept in
+///   the store (sealed, replicated), nothing enrolled or merged until an examiner decides
+///   (ADJUDICATE, CoordinatorAdjudication.swift); otherwise the person is stored
+///   (encrypted, audited) and pushed to the shard's replicas.
+/// - Every request that reaches the handler leaves exactly one audit entry, refusals
+///   included (`AuditPerOperationTests`).
 /// - IDENTIFY: one SHARD_SEARCH per shard with a deadline to one replica; on an error, a
 ///   timeout or a "not served here" the next replica is asked; per-finger scores are fused
 ///   by the workers (mean over the probe's fingers), candidates merged, thresholded and cut
@@ -46,6 +49,9 @@ public final class Coordinator: Sendable {
         public var suspectFor: Duration = .seconds(5)
         /// Senders allowed to send admin requests (`tanba cluster …`).
         public var admins: Set<String> = []
+        /// Senders allowed to send ADJUDICATE (examiners' workstations): deciding whether a
+        /// held enrollment is a duplicate is an examiner's call, not an operator's.
+        public var examiners: Set<String> = []
         /// This coordinator's branch, recorded with deletion requests arriving over the wire
         /// (enrollments record the branch named in their consent).
         public var branch = "unknown"
@@ -75,17 +81,12 @@ public final class Coordinator: Sendable {
         /// Persons written while a replica was loading: re-pushed before it serves.
         var dirty: [Replica: Set<IIN>] = [:]
         var suspects: [String: ContinuousClock.Instant] = [:]
-        var holds: [HeldEnrollment] = []
+        /// Enrollments waiting for adjudication (a cache of the store's count, refreshed
+        /// after every hold and decision, so /cluster and STATUS need no store read).
+        var heldCount = 0
         var rotation = 0
         var rebalancing = false
         var answersPrunedAt: ContinuousClock.Instant? = nil
-    }
-
-    public struct HeldEnrollment: Sendable {
-        public var iin: IIN
-        public var sender: String
-        public var candidates: [TanbaWire.Candidate]
-        public var at: String
     }
 
     public let name: String
@@ -123,20 +124,28 @@ public final class Coordinator: Sendable {
         var logger = logger
         logger[metadataKey: "node"] = .string(name)
         self.logger = logger
-        state = Mutex(State(map: map, serving: Array(repeating: [], count: map.shardCount)))
+        var initial = State(map: map, serving: Array(repeating: [], count: map.shardCount))
+        // Holds are durable: a restarted coordinator (or one on a promoted standby's files)
+        // reports those it finds. A count that cannot be read shows as 0 until the next hold
+        // or decision refreshes it; the holds themselves stay in the store.
+        do { initial.heldCount = try store.heldEnrollmentCount() } catch {
+            logger.error("held enrollments not counted", metadata: ["error": "\(error)"])
+        }
+        state = Mutex(initial)
     }
 
     // MARK: Introspection
 
     public var map: ShardMap { state.withLock { $0.map } }
     public var serving: [[String]] { state.withLock { $0.serving } }
-    public var heldEnrollments: [HeldEnrollment] { state.withLock { $0.holds } }
+    /// The enrollments waiting for adjudication, from the store (oldest first).
+    public func heldEnrollments() throws -> [TanbaStore.HeldEnrollment] { try store.heldEnrollments() }
     /// Shards with no serving replica: searches are partial until they are reloaded.
     public var unservedShards: [UInt16] { state.withLock { s in s.map.allShards.filter { s.serving[Int($0)].isEmpty } } }
     /// Every shard served and, with a synchronous standby, the standby in step (otherwise
     /// no write could be acknowledged).
     public var isReady: Bool { unservedShards.isEmpty && replicationStatus.writable }
-    public var pendingJobs: Int { state.withLock { $0.holds.count } + max(0, inFlight.load(ordering: .relaxed)) }
+    public var pendingJobs: Int { state.withLock { $0.heldCount } + max(0, inFlight.load(ordering: .relaxed)) }
     private var uptime: UInt64 { UInt64((ContinuousClock.now - started).milliseconds) }
 
     // MARK: Requests
@@ -176,9 +185,9 @@ public final class Coordinator: Sendable {
         do {
             var answering: Answering? = nil
             switch message {
-            case .enroll, .update, .delete, .consent:
+            case .enroll, .update, .delete, .consent, .adjudicate:
                 if let context {
-                    if let kept = try await keptAnswer(context) { return kept }
+                    if let kept = try await keptAnswer(context, message: message, actor: actor) { return kept }
                     answering = Answering(context: context)
                 }
             default: break
@@ -191,26 +200,41 @@ public final class Coordinator: Sendable {
             case .update(let r): return try await update(r, sender: sender, actor: actor, answering: answering)
             case .delete(let r): return try await delete(r, sender: sender, actor: actor, answering: answering)
             case .consent(let r): return try await recordConsent(r, sender: sender, actor: actor, answering: answering)
-            case .ping(let nonce): return .pong(nonce: nonce, uptimeMilliseconds: uptime)
-            case .pendingJobs: return .pendingJobsAnswer(count: UInt32(max(0, pendingJobs - 1)))
+            case .adjudicate(let r): return try await adjudicate(r, sender: sender, answering: answering)
+            // Requests that change nothing are audited too: who asked what, when [LEX 37, 38].
+            case .ping(let nonce):
+                _ = try await audit(actor, operation: "ping", result: "ok")
+                return .pong(nonce: nonce, uptimeMilliseconds: uptime)
+            case .pendingJobs:
+                let count = UInt32(max(0, pendingJobs - 1))
+                _ = try await audit(actor, operation: "pending-jobs", result: "ok: \(count)")
+                return .pendingJobsAnswer(count: count)
             case .referenceCount:
+                _ = try await audit(actor, operation: "reference-count", result: "ok: \(directory.count) persons")
                 return .referenceCountAnswer(persons: UInt64(directory.count), fingers: UInt64(directory.fingers),
                                              coverage: ShardCoverage(contributed: map.allShards))
             case .status:
-                return .statusAnswer(StatusAnswer(role: .coordinator, ready: isReady, uptimeMilliseconds: uptime,
+                let ready = isReady
+                _ = try await audit(actor, operation: "status", result: ready ? "ok: ready" : "ok: not ready")
+                return .statusAnswer(StatusAnswer(role: .coordinator, ready: ready, uptimeMilliseconds: uptime,
                                                   shards: map.allShards, persons: UInt64(directory.count),
                                                   pendingJobs: UInt32(max(0, pendingJobs - 1))))
             case .cluster(.admin(let r)):
                 guard options.admins.contains(sender) else {
                     logger.warning("admin request refused", metadata: ["sender": .string(sender)])
+                    _ = try await audit(Actor(login: sender, role: "station", basis: "operations"), operation: "cluster-\(r.action)",
+                                        result: "refused: not a cluster administrator")
                     return .error(code: .unauthenticated, message: "\(sender) is not a cluster administrator")
                 }
                 return await performAdmin(r, by: sender)
             default:
+                _ = try await audit(actor, operation: message.type.metricName, result: "refused: not served by the coordinator")
                 return .error(code: .unsupported, message: "the coordinator does not serve \(message.type)")
             }
         } catch let e as CoordinatorError {
             return .error(code: e.code, message: e.description)
+        } catch let e as AdjudicationError {
+            return .error(code: e == .notHeld ? .notFound : .alreadyEnrolled, message: e.description)
         } catch let e as StoreError {
             switch e {
             case .alreadyEnrolled: return .error(code: .alreadyEnrolled, message: e.description)
@@ -247,13 +271,26 @@ public final class Coordinator: Sendable {
 
     func enroll(_ r: EnrollRequest, sender: String, actor: Actor, answering: Answering? = nil) async throws -> WireMessage {
         if let current = try await Offload.run({ try self.store.currentEnrollment(iin: r.iin) }) {
-            guard current.record == r.record else { return .enrollAnswer(EnrollAnswer(outcome: .alreadyEnrolled, coverage: .none)) }
+            guard current.record == r.record else {
+                _ = try await audit(actor, operation: "enroll", subject: r.iin, result: "refused: already enrolled (re-enrollment is UPDATE)")
+                return .enrollAnswer(EnrollAnswer(outcome: .alreadyEnrolled, coverage: .none))
+            }
             // The same record is on record: a retry of an enrollment that was committed but
             // whose answer was lost or not acknowledged (standby unreachable). Acknowledged
             // once the standby holds it; never a second copy.
+            _ = try await audit(actor, operation: "enroll", subject: r.iin, result: "ok: already on record (retry acknowledged)")
             try await acknowledgeWrite("enrollment")
             let pushed = await push(iin: r.iin, record: r.record)
             return .enrollAnswer(EnrollAnswer(outcome: .enrolled, coverage: pushed))
+        }
+        // Already held for adjudication: the examiner decides first. A retry (or a second
+        // capture) gets the same answer; nothing new is held.
+        if let held = try await Offload.run({ try self.store.heldEnrollment(iin: r.iin) }) {
+            _ = try await audit(actor, operation: "enroll", subject: r.iin,
+                                result: "held for adjudication: already held since \(held.heldAt)")
+            try await acknowledgeWrite("held enrollment")
+            return .enrollAnswer(EnrollAnswer(outcome: .heldForAdjudication, possibleDuplicates: held.candidates.compactMap(\.wire),
+                                              coverage: ShardCoverage(contributed: map.allShards)))
         }
         let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: r.exceptions, sender: sender, actor: actor,
                                           operation: "enroll", today: options.today())
@@ -266,12 +303,17 @@ public final class Coordinator: Sendable {
         }
         let duplicates = candidates.filter { $0.fusedScore >= dedupThreshold && $0.iin != r.iin }
         if !duplicates.isEmpty {
-            state.withLock { $0.holds.append(HeldEnrollment(iin: r.iin, sender: sender, candidates: duplicates, at: AstanaTime.now())) }
-            _ = try await audit(actor, operation: "enroll", subject: r.iin,
-                                 result: "held for adjudication: \(duplicates.count) possible duplicates")
+            // Held in the store (sealed, replicated, with its audit entry and the answer):
+            // it survives a restart and a failover, and only an examiner's ADJUDICATE ends it.
+            let answer = WireMessage.enrollAnswer(EnrollAnswer(outcome: .heldForAdjudication, possibleDuplicates: duplicates, coverage: coverage))
+            let hold = TanbaStore.HeldEnrollment(iin: r.iin, record: r.record, exceptions: r.exceptions, station: sender,
+                                                 candidates: duplicates.map(HeldCandidate.init))
+            try await Offload.run { try self.store.holdEnrollment(hold, by: actor, answering: answering?.keep(answer)) }
+            await refreshHeldCount()
             metrics.increment("enroll_held")
             logger.info("enrollment held for adjudication", metadata: ["duplicates": "\(duplicates.count)"])
-            return .enrollAnswer(EnrollAnswer(outcome: .heldForAdjudication, possibleDuplicates: duplicates, coverage: coverage))
+            try await acknowledgeWrite("held enrollment")
+            return answer
         }
         let enrollment = Enrollment(record: r.record, missing: basis.missing, capture: basis.capture)
         // Kept with the enrollment; the coverage is amended once the workers answered.
@@ -413,10 +455,14 @@ public final class Coordinator: Sendable {
 
     func update(_ r: UpdateRequest, sender: String, actor: Actor, answering: Answering? = nil) async throws -> WireMessage {
         guard let current = try await Offload.run({ try self.store.currentEnrollment(iin: r.iin) }) else {
+            _ = try await audit(actor, operation: "reenroll", subject: r.iin, result: "refused: not enrolled")
             throw StoreError.notEnrolled
         }
         // A retry of an update already committed (same record current) changes nothing.
         let isRetry = current.record == r.record
+        if isRetry {
+            _ = try await audit(actor, operation: "reenroll", subject: r.iin, result: "ok: already current (retry acknowledged)")
+        }
         let provisional = WireMessage.updateAnswer(archivedPrevious: true, coverage: ShardCoverage(contributed: [map.shard(of: r.iin)]))
         if !isRetry {
             let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: r.exceptions, sender: sender, actor: actor,
@@ -455,6 +501,7 @@ public final class Coordinator: Sendable {
             try self.directory.remove(r.iin)
             return deleted
         }
+        await refreshHeldCount()   // the IIN's held enrollments went with it
         let pushed = await push(iin: r.iin, record: nil)
         let answer = WireMessage.deleteAnswer(deleted: deleted, coverage: pushed)
         await amendKeptAnswer(answering, provisional: provisional, final: answer)
@@ -674,9 +721,23 @@ public final class Coordinator: Sendable {
         }
     }
 
+    /// One audit entry per admin request, written once its outcome is known.
     func admin(_ r: AdminRequest, sender: String) async throws -> WireMessage {
-        _ = try await audit(Actor(login: sender, role: "admin", basis: "operations"), operation: "cluster-\(r.action)",
-                             result: "worker \(r.worker)")
+        let actor = Actor(login: sender, role: "admin", basis: "operations")
+        let what = r.worker.isEmpty ? "" : "worker \(r.worker): "
+        do {
+            let answer = try await runAdmin(r)
+            let status = status()
+            _ = try await audit(actor, operation: "cluster-\(r.action)",
+                                result: "ok: \(what)map version \(status.mapVersion), \(status.unservedShards.count) shards unserved")
+            return answer
+        } catch {
+            _ = try? await audit(actor, operation: "cluster-\(r.action)", result: "failed: \(what)\(error)")
+            throw error
+        }
+    }
+
+    private func runAdmin(_ r: AdminRequest) async throws -> WireMessage {
         switch r.action {
         case .status:
             break
@@ -747,7 +808,7 @@ public final class Coordinator: Sendable {
                 node: name, ready: replication.writable && s.map.allShards.allSatisfy { !s.serving[Int($0)].isEmpty },
                 mapVersion: s.map.version,
                 shardCount: s.map.shardCount, replicas: s.map.replicas, persons: directory.count, fingers: directory.fingers,
-                heldEnrollments: s.holds.count,
+                heldEnrollments: s.heldCount,
                 unservedShards: s.map.allShards.filter { s.serving[Int($0)].isEmpty },
                 workers: s.map.workers.map { w in
                     StatusDocument.WorkerStatus(name: w.name, address: w.address, state: w.state.rawValue,

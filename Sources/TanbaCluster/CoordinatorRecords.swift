@@ -31,13 +31,19 @@ extension Coordinator {
     /// The kept first answer to this request, if it changed the store before (possibly
     /// before a restart). Acknowledged again first: a kept answer whose change the
     /// synchronous standby does not hold yet is not given out.
-    func keptAnswer(_ context: RequestContext) async throws -> WireMessage? {
+    /// The retry is audited like any request (one entry): it was asked again, and answered
+    /// from the store without running again.
+    func keptAnswer(_ context: RequestContext, message: WireMessage, actor: Actor) async throws -> WireMessage? {
         guard let kept = try await Offload.run({ try self.store.answeredRequest(sender: context.sender, requestID: context.requestID.bytes) })
         else { return nil }
+        let operation = Self.auditOperation(message), subject = Self.auditSubject(message)
         guard kept.fingerprint == context.fingerprint else {
+            _ = try await audit(actor, operation: operation, subject: subject,
+                                result: "refused: request ID \(context.requestID) already used for another request")
             throw CoordinatorError(code: .requestIDReused,
                                    description: "request ID \(context.requestID) was already used by \(context.sender) for another request")
         }
+        _ = try await audit(actor, operation: operation, subject: subject, result: "ok: retry answered with the kept first answer")
         try await acknowledgeWrite("the change this request made")
         guard let code = kept.answer.first, let type = MessageType(rawValue: code),
               let answer = try? WireMessage.decode(type: type, payload: Array(kept.answer.dropFirst())) else {
@@ -45,6 +51,26 @@ extension Coordinator {
         }
         metrics.increment("answer_from_store")
         return answer
+    }
+
+    /// The audit log's name for a state-changing request.
+    static func auditOperation(_ message: WireMessage) -> String {
+        switch message {
+        case .update: "reenroll"
+        case .consent(let r): r.action == .granted ? "consent" : "consent-revoke"
+        default: message.type.metricName
+        }
+    }
+
+    static func auditSubject(_ message: WireMessage) -> IIN? {
+        switch message {
+        case .enroll(let r): r.iin
+        case .update(let r): r.iin
+        case .delete(let r): r.iin
+        case .consent(let r): r.iin
+        case .adjudicate(let r): r.action.iin
+        default: nil
+        }
     }
 
     /// After the workers were updated: the kept answer gets the coverage actually reached.
@@ -117,6 +143,11 @@ extension Coordinator {
         }
         let recorded = try await Offload.run {
             try self.store.recordConsent(document, iin: r.iin, by: actor, answering: answering?.keep(.consentAnswer(recorded: true)))
+        }
+        if !recorded {
+            // The very same signed document again: nothing written, but the request is logged.
+            _ = try await audit(actor, operation: r.action == .granted ? "consent" : "consent-revoke", subject: r.iin,
+                                result: "ok: already recorded (re-delivery)")
         }
         try await acknowledgeWrite("consent")
         if recorded { metrics.increment(r.action == .granted ? "consent_granted" : "consent_revoked") }

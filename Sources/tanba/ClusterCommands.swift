@@ -134,6 +134,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.duplicateThreshold = c.duplicateThreshold
         options.penetration = c.penetration
         options.admins = Set(c.admins)
+        options.examiners = Set(c.examiners)
         options.branch = c.branch
         // The access layer decides every authority request at the coordinator.
         let access = try c.access.map { a -> CoordinatorAccess in
@@ -421,8 +422,9 @@ enum Synthetic {
 struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
-        abstract: "Talk to the coordinator as a capture station: enroll, identify, verify, update, delete, status (JSON out).",
-        subcommands: [ClientEnroll.self, ClientIdentify.self, ClientVerify.self, ClientUpdate.self, ClientDelete.self, ClientStatus.self])
+        abstract: "Talk to the coordinator as a capture station (enroll, identify, verify, update, delete, status) or an examiner (held, adjudicate); JSON out.",
+        subcommands: [ClientEnroll.self, ClientIdentify.self, ClientVerify.self, ClientUpdate.self, ClientDelete.self, ClientStatus.self,
+                      ClientHeld.self, ClientAdjudicate.self])
 }
 
 enum Render {
@@ -462,6 +464,13 @@ enum Render {
                          "persons": s.persons, "pending_jobs": s.pendingJobs])
         case .cluster(.adminAnswer(let document)):
             return document
+        case .adjudicateAnswer(let a):
+            let outcome = switch a.outcome { case .enrolled: "enrolled"; case .discarded: "discarded"; case .listed: "listed" }
+            return json(["outcome": outcome, "pending": Int(a.pending), "coverage": coverage(a.coverage),
+                         "held": a.items.map { ["iin": $0.iin.digits, "station": $0.station, "held_at": $0.heldAt,
+                                                "possible_duplicates": candidates($0.candidates)] as [String: Any] }])
+        case .pendingJobsAnswer(let count):
+            return json(["pending_jobs": Int(count)])
         default:
             return json(["answer": "\(message)"])
         }
@@ -559,6 +568,46 @@ struct ClientDelete: AsyncParsableCommand {
     func run() async throws {
         let iin = try IIN.resolve(iin, person: syntheticPerson)
         print(Render.answer(try await client.call(.delete(DeleteRequest(iin: iin, reason: reason)))))
+    }
+}
+
+/// The examiner's side of held enrollments: the client config's `name` must be listed in
+/// the coordinator's `examiners`.
+struct ClientHeld: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "held", abstract: "List the enrollments held for adjudication (possible duplicates, with scores).")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "The examiner's login recorded in the audit log (default: the client's node name).") var examiner: String?
+    func run() async throws {
+        let (_, c, transport) = try client.caller()
+        transport.shutdown()
+        print(Render.answer(try await client.call(.adjudicate(AdjudicateRequest(.list, examiner: examiner ?? c.name)))))
+    }
+}
+
+struct ClientAdjudicate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adjudicate",
+        abstract: "Decide a held enrollment: --accept enrolls the person as a new person, --reject discards the held templates.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "The held enrollment's IIN.") var iin: String?
+    @Option(help: "Synthetic person N's IIN instead of --iin.") var syntheticPerson: Int?
+    @Flag(help: "Not a duplicate: enroll as a new person.") var accept = false
+    @Flag(help: "A duplicate: discard the held templates (a record of the decision is kept without biometrics).") var reject = false
+    @Option(help: "Why (required; kept sealed with the decision).") var reason: String
+    @Option(help: "The examiner's login recorded with the decision (default: the client's node name).") var examiner: String?
+
+    func validate() throws {
+        guard accept != reject else { throw ValidationError("give exactly one of --accept and --reject") }
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must not be empty") }
+    }
+
+    func run() async throws {
+        let iin = try IIN.resolve(iin, person: syntheticPerson)
+        let (_, c, transport) = try client.caller()
+        transport.shutdown()
+        let action: AdjudicateRequest.Action = accept ? .accept(iin: iin, reason: reason) : .reject(iin: iin, reason: reason)
+        print(Render.answer(try await client.call(.adjudicate(AdjudicateRequest(action, examiner: examiner ?? c.name)))))
     }
 }
 

@@ -58,6 +58,8 @@ struct CoordinatorConfig: ConfigDefaults {
     var replicas: Int = 2
     var workers: [PeerConfig] = []
     var admins: [String] = []
+    /// Nodes allowed to send ADJUDICATE (examiners' workstations).
+    var examiners: [String] = []
     var shardDeadlineMs: Int = 2000
     var loadDeadlineMs: Int = 30000
     var defaultFPIR: Double = 0.001

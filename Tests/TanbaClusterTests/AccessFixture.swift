@@ -103,4 +103,13 @@ extension Cluster {
             return .error(code: code, message: text)
         }
     }
+
+    /// As `answer`, from another node (an examiner's, an admin's).
+    func answer(from caller: SignedCaller, _ message: WireMessage) async throws -> WireMessage {
+        do {
+            return try await caller.call(message, to: "coordinator", at: coordinatorAddress, deadline: .seconds(60))
+        } catch SignedCaller.CallError.remote(let code, let text) {
+            return .error(code: code, message: text)
+        }
+    }
 }

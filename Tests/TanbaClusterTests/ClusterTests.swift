@@ -208,7 +208,7 @@ import TanbaWire
         #expect((held.possibleDuplicates.first?.fingerScores.count ?? 0) == 4)
         #expect(!held.coverage.isPartial)
         #expect(try cluster.coordinator.store.person(iin: People.iin(800)) == nil, "nothing stored or merged")
-        #expect(cluster.coordinator.heldEnrollments.map(\.iin) == [People.iin(800)])
+        #expect(try cluster.coordinator.heldEnrollments().map(\.iin) == [People.iin(800)])
         guard case .pendingJobsAnswer(let pending) = try await cluster.ask(.pendingJobs) else { Issue.record("pending"); return }
         #expect(pending == 1)
     }
