@@ -162,7 +162,7 @@ let package = Package(
             "TanbaTestSupport", "TanbaCompliance", "TanbaOps", "TanbaAccess", "TanbaStore", "TanbaCore",
         ]),
         .testTarget(name: "TanbaClusterTests", dependencies: [
-            "TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore", "TanbaReplication", "TanbaAccess",
+            "TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore", "TanbaSQLite", "TanbaReplication", "TanbaAccess",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
         ]),
     ]

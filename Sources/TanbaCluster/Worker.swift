@@ -110,6 +110,17 @@ public final class ClusterWorker: Sendable {
     public var fingers: Int { shards.withLock { Array($0.values) }.reduce(0) { $0 + $1.fingers } }
     public var pendingJobs: Int { inFlight.load(ordering: .relaxed) }
 
+    /// The shards here (served or loading) in which `subject` is listed or has any finger
+    /// in a gallery: a deletion must leave none, on every replica (tests, diagnostics).
+    public func shards(holding subject: UInt64) -> [UInt16] {
+        shards.withLock { Array($0) }.filter { _, shard in
+            let (listed, galleries) = shard.state.withLock { ($0.persons[subject] != nil, Array($0.galleries)) }
+            return listed || galleries.contains { position, gallery in
+                gallery.template(GalleryKey(subject: subject, position: position)) != nil
+            }
+        }.map(\.key).sorted()
+    }
+
     private func shard(_ id: UInt16, create: Bool = false) -> Shard? {
         shards.withLock { map in
             if let s = map[id] { return s }

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import TanbaCluster
 import TanbaCore
+import TanbaSQLite
 import TanbaStore
 import Testing
 import TanbaWire
@@ -45,10 +46,10 @@ import TanbaWire
 @Suite struct ClusterOverEmbeddedTransportTests {
     static let persons = 16
 
-    func makeCluster(workers: Int = 3, shards: Int = 6) async throws -> (Cluster, EmbeddedTransport) {
+    func makeCluster(workers: Int = 3, shards: Int = 6, standby: Bool = false) async throws -> (Cluster, EmbeddedTransport) {
         let transport = EmbeddedTransport()
         let cluster = try await Cluster(transport: transport, workers: workers, shards: shards,
-                                        extraNames: ["worker-4", "intruder"])
+                                        extraNames: ["worker-4", "intruder"], standby: standby)
         #expect(cluster.coordinator.isReady)
         for p in 0..<Self.persons {
             let answer = try await cluster.enroll(p)
@@ -59,7 +60,7 @@ import TanbaWire
     }
 
     @Test func enrollIdentifyVerifyUpdateDelete() async throws {
-        let (cluster, _) = try await makeCluster()
+        let (cluster, _) = try await makeCluster(standby: true)
         defer { Task { await cluster.shutdown() } }
         // IDENTIFY: every mated probe finds its person first, with every shard contributing.
         for p in [0, 5, 11, 15] {
@@ -97,17 +98,62 @@ import TanbaWire
         #expect(try await cluster.identify(People.record(2, impression: 1, seedOffset: 7_000_000)).candidates.first?.iin == People.iin(2))
         #expect(try cluster.coordinator.store.archivedEnrollments(iin: People.iin(2), by: Actor(login: "t", role: "supervisor", basis: "test")).count == 1)
 
-        // DELETE: gone from every replica and from the store.
-        guard case .deleteAnswer(let deleted, _) = try await cluster.ask(.delete(DeleteRequest(iin: People.iin(5), reason: "subject's request"))) else {
+        // DELETE [BIO 11]: once answered, gone from every node. A backup is taken first.
+        let victim = People.iin(5)
+        let subject = ShardMap.subject(of: victim)
+        let shard = cluster.coordinator.map.shard(of: victim)
+        let replicas = cluster.coordinator.map.placement[Int(shard)]
+        #expect(replicas.count == 2)
+        for w in replicas { #expect(cluster.workers[w]!.shards(holding: subject) == [shard], "\(w) holds the person before") }
+        let backup = cluster.directory.appendingPathComponent("before-deletion.db").path
+        try cluster.coordinator.store.backup(to: backup)
+        let standbyShreddedBefore = try cluster.openStandby().keys.shreddedOwners()
+        guard case .deleteAnswer(let deleted, let deleteCoverage) = try await cluster.ask(.delete(DeleteRequest(iin: victim, reason: "subject's request"))) else {
             Issue.record("not a delete answer"); return
         }
-        #expect(deleted)
-        #expect(try await cluster.identify(People.probe(5)).candidates.allSatisfy { $0.iin != People.iin(5) })
-        #expect(try cluster.coordinator.store.person(iin: People.iin(5)) == nil)
-        let subject = ShardMap.subject(of: People.iin(5))
-        for w in cluster.workers.values {
-            #expect(w.persons <= Self.persons)
-            _ = subject
+        #expect(deleted && deleteCoverage.contributed == [shard] && !deleteCoverage.isPartial)
+        // No worker holds the person in any shard: neither replica's gallery, nor any other.
+        for (name, w) in cluster.workers { #expect(w.shards(holding: subject).isEmpty, "\(name) still holds the deleted person") }
+        // Asked directly over the wire, as the coordinator would: both replicas say "not found".
+        for w in replicas {
+            guard case .cluster(.shardVerifyAnswer(let a)) = try await cluster.coordinator.caller.call(
+                .cluster(.shardVerify(ShardVerify(shard: shard, subject: subject, probe: People.probe(5)))),
+                to: w, at: w, deadline: .seconds(5)) else { Issue.record("\(w): no SHARD_VERIFY answer"); continue }
+            #expect(!a.found && a.coverage.contributed == [shard], "\(w) still verifies the deleted person")
+        }
+        // IDENTIFY by every one of the person's fingers, alone and together: nothing.
+        for finger in People.fingers {
+            let answer = try await cluster.identify(People.record(5, impression: 1, fingers: [finger]))
+            #expect(!answer.coverage.isPartial && answer.candidates.allSatisfy { $0.iin != victim }, "finger \(finger)")
+        }
+        #expect(try await cluster.identify(People.probe(5)).candidates.allSatisfy { $0.iin != victim })
+        // VERIFY of that IIN: unknown.
+        do {
+            _ = try await cluster.ask(.verify(VerifyRequest(claimedIIN: victim, probe: People.probe(5))))
+            Issue.record("VERIFY of a deleted person answered")
+        } catch SignedCaller.CallError.remote(let code, _) {
+            #expect(code == .notFound)
+        }
+        // The store and the synchronous standby: no such person; on the standby the person's
+        // data key (and their consent document's) is tombstoned.
+        #expect(try cluster.coordinator.store.person(iin: victim) == nil)
+        let standbyStore = try cluster.openStandby()
+        #expect(try standbyStore.person(iin: victim) == nil && standbyStore.currentEnrollment(iin: victim) == nil)
+        let standbyShredded = try standbyStore.keys.shreddedOwners()
+        #expect(standbyShredded.subtracting(standbyShreddedBefore).count == 2, "the person's and the consent document's keys")
+        #expect(standbyShredded == (try cluster.coordinator.store.keys.shreddedOwners()))
+        // The backup from before the deletion still holds the ciphertext, but neither node's
+        // key store can open it; a restore removes those rows.
+        for (label, keys) in [("primary", cluster.directory.appendingPathComponent("store.db.keys").path),
+                              ("standby", cluster.directory.appendingPathComponent("standby.db.keys").path)] {
+            let restoredPath = cluster.directory.appendingPathComponent("restored-\(label).db").path
+            try Database.restore(from: backup, to: restoredPath)
+            let restored = try Store(path: restoredPath, keyStorePath: keys, master: cluster.master, replication: false)
+            #expect(throws: KeyError.dataKeyDestroyed, "\(label)") { _ = try restored.person(iin: victim) }
+            #expect(throws: KeyError.dataKeyDestroyed, "\(label)") { _ = try restored.currentEnrollment(iin: victim) }
+            #expect(try restored.person(iin: People.iin(6)) != nil, "\(label): others still readable")
+            #expect(try restored.reconcileShredded(by: Actor(login: "t", role: "ops", basis: "restore")) == 1)
+            #expect(try restored.person(iin: victim) == nil)
         }
         // REFERENCE_COUNT, STATUS, PING, PENDING_JOBS.
         guard case .referenceCountAnswer(let persons, let fingers, let rc) = try await cluster.ask(.referenceCount) else { Issue.record("rc"); return }
