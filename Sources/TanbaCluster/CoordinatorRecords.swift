@@ -20,9 +20,19 @@ extension Coordinator {
     /// Where a state-changing request came from, so its first answer can be kept durably.
     struct Answering {
         var context: RequestContext
+        /// The answer as kept: `answered_requests` is not sealed, so it holds outcomes and
+        /// coverage only — the possible duplicates of a held ENROLL and the held items of an
+        /// ADJUDICATE answer (other persons' IINs) are left out and, for a held ENROLL,
+        /// filled in again from the sealed hold when a retry is answered.
         func keep(_ answer: WireMessage) -> AnsweredRequest {
-            AnsweredRequest(sender: context.sender, requestID: context.requestID.bytes, fingerprint: context.fingerprint,
-                            answer: [answer.type.rawValue] + answer.encodedBody())
+            var kept = answer
+            switch answer {
+            case .enrollAnswer(var a): a.possibleDuplicates = []; kept = .enrollAnswer(a)
+            case .adjudicateAnswer(var a): a.items = []; kept = .adjudicateAnswer(a)
+            default: break
+            }
+            return AnsweredRequest(sender: context.sender, requestID: context.requestID.bytes, fingerprint: context.fingerprint,
+                                   answer: [kept.type.rawValue] + kept.encodedBody())
         }
     }
 
@@ -50,6 +60,12 @@ extension Coordinator {
             throw CoordinatorError(code: .internal, description: "the kept answer to request \(context.requestID) does not decode")
         }
         metrics.increment("answer_from_store")
+        // A held ENROLL's candidates were not kept with the answer: from the hold, while it waits.
+        if case .enrollAnswer(var a) = answer, a.outcome == .heldForAdjudication, case .enroll(let r) = message,
+           let hold = try await Offload.run({ try self.store.heldEnrollment(iin: r.iin) }) {
+            a.possibleDuplicates = hold.candidates.compactMap(\.wire)
+            return .enrollAnswer(a)
+        }
         return answer
     }
 

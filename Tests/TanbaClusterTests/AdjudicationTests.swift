@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import TanbaCluster
 import TanbaCore
@@ -141,6 +142,34 @@ import Testing
         _ = try await cluster.ask(.delete(DeleteRequest(iin: People.iin(801), reason: "BIO 11")))
         #expect(try cluster.coordinator.store.adjudications(iin: People.iin(801)).isEmpty)
         #expect(try cluster.coordinator.store.audit.verify().ok)
+    }
+
+    /// The kept first answer of a held ENROLL (for a retry after a restart) holds no other
+    /// person's IIN — `answered_requests` is not sealed — and the retry still gets the
+    /// candidates, from the sealed hold.
+    @Test func aRetriedHeldEnrollGetsItsCandidatesFromTheSealedHold() async throws {
+        let cluster = try await makeCluster()
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.consent(805)
+        let enroll = WireMessage.enroll(EnrollRequest(iin: People.iin(805), record: People.record(2, impression: 2), exceptions: People.exceptions))
+        let context = RequestContext(sender: "station-1", requestID: .random(),
+                                     fingerprint: Array(SHA256.hash(data: [enroll.type.rawValue] + enroll.encodedBody())))
+        guard case .enrollAnswer(let first) = await cluster.coordinator.handle(context: context, message: enroll),
+              first.outcome == .heldForAdjudication, first.possibleDuplicates.first?.iin == People.iin(2) else {
+            throw TestFailure("not held")
+        }
+        let id = context.requestID
+        let kept = try cluster.coordinator.store.answeredRequest(sender: "station-1", requestID: withUnsafeBytes(of: id.high.littleEndian, Array.init)
+                                                                 + withUnsafeBytes(of: id.low.littleEndian, Array.init))
+        guard case .enrollAnswer(let stored)? = kept.flatMap({ try? WireMessage.decode(type: .enrollAnswer, payload: Array($0.answer.dropFirst())) }) else {
+            throw TestFailure("no kept answer")
+        }
+        #expect(stored.outcome == .heldForAdjudication && stored.possibleDuplicates.isEmpty, "no candidate IINs in the clear")
+        guard case .enrollAnswer(let retried) = await cluster.coordinator.handle(context: context, message: enroll) else {
+            throw TestFailure("retry")
+        }
+        #expect(retried == first)
+        #expect(cluster.coordinator.metrics.counter("answer_from_store") == 1)
     }
 
     @Test func acceptingAfterTheConsentWasRevokedIsRefused() async throws {

@@ -84,12 +84,15 @@ final class Cluster: @unchecked Sendable {
     }
 
     /// Workers named worker-1…N listening at `address(name)`; the coordinator at "coordinator".
+    /// `dial(name, listenerAddress)` gives the address the other nodes use to reach a node
+    /// (default: where it listens; a test may put a TCP recorder in between). `register` is
+    /// told both addresses, so a dialer checks the node's certificate name either way.
     init(transport: any Transport, workers count: Int, shards: Int, extraNames: [String] = [],
          address: (String) -> String = { $0 }, coordinatorAddress: String = "coordinator",
          options: Coordinator.Options = .init(), register: (String, String) -> Void = { _, _ in },
          transportFor: ((String) throws -> any Transport)? = nil,
          standby: Bool = false, asyncStandby: Bool = false, standbyAddress: String = "store-standby",
-         syncTimeout: Duration = .seconds(2)) async throws {
+         syncTimeout: Duration = .seconds(2), dial: (String, String) throws -> String = { $1 }) async throws {
         self.transport = transport
         let transportOf = transportFor ?? { _ in transport }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-cluster-\(UUID().uuidString)")
@@ -115,8 +118,10 @@ final class Cluster: @unchecked Sendable {
             let listener = try await transportOf(name).listen(on: address(name), handler: service.requestHandler)
             workers[name] = worker
             listeners[name] = listener
+            let dialed = try dial(name, listener.address)
             register(name, listener.address)
-            entries.append(ShardMap.Worker(name: name, address: listener.address))
+            register(name, dialed)
+            entries.append(ShardMap.Worker(name: name, address: dialed))
         }
         self.workers = workers
         workerListeners = listeners
@@ -132,14 +137,16 @@ final class Cluster: @unchecked Sendable {
                 await node.handle(sender: sender, message)
             }
             let listener = try await transportOf(Self.standbyName).listen(on: standbyAddress, handler: service.requestHandler)
+            let dialed = try dial(Self.standbyName, listener.address)
             register(Self.standbyName, listener.address)
+            register(Self.standbyName, dialed)
             self.standby = node
             self.standbyListener = listener
-            self.standbyAddress = listener.address
+            self.standbyAddress = dialed
             var replicationOptions = StorePrimary.Options()
             replicationOptions.syncTimeout = syncTimeout
             replicationOptions.copyInterval = .milliseconds(20)
-            let peer = StorePrimary.Peer(node: Self.standbyName, address: listener.address)
+            let peer = StorePrimary.Peer(node: Self.standbyName, address: dialed)
             primary = StorePrimary(store: store, caller: coordinatorCaller, standby: asyncStandby ? nil : peer,
                                    copies: asyncStandby ? [peer] : [], options: replicationOptions)
             primary?.start()
@@ -154,8 +161,9 @@ final class Cluster: @unchecked Sendable {
             await coordinator.handle(context: context, message: message)
         }
         coordinatorListener = try await transportOf("coordinator").listen(on: coordinatorAddress, handler: service.requestHandler)
-        self.coordinatorAddress = coordinatorListener.address
+        self.coordinatorAddress = try dial("coordinator", coordinatorListener.address)
         register("coordinator", coordinatorListener.address)
+        register("coordinator", self.coordinatorAddress)
         station = SignedCaller(identity: ids["station-1"]!, keyring: keyring, transport: try transportOf("station-1"))
         admin = SignedCaller(identity: ids["admin-1"]!, keyring: keyring, transport: try transportOf("admin-1"))
         await coordinator.reconcile()

@@ -3,6 +3,7 @@ import Testing
 import TanbaCore
 import TanbaSQLite
 import TanbaStore
+import TanbaTestSupport
 import TanbaWire
 @testable import TanbaReplication
 

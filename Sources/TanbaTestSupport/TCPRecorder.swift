@@ -5,15 +5,16 @@ import Glibc
 #endif
 
 /// A loopback TCP proxy that records every byte in both directions: what an observer on
-/// the network would capture between a client and a server.
-final class TCPRecorder: @unchecked Sendable {
+/// the network would capture between a client and a server. Shared by the test targets
+/// that scan traffic for plaintext (replication, and station → coordinator → workers).
+public final class TCPRecorder: @unchecked Sendable {
     private let listenFD: Int32
-    let port: UInt16
+    public let port: UInt16
     private let upstreamPort: UInt16
     private let captured = Mutex<[UInt8]>([])
     private let open = Mutex<[Int32]>([])
 
-    init(upstreamPort: UInt16) throws {
+    public init(upstreamPort: UInt16) throws {
         self.upstreamPort = upstreamPort
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var yes: Int32 = 1
@@ -40,7 +41,8 @@ final class TCPRecorder: @unchecked Sendable {
         return a
     }
 
-    var bytes: [UInt8] { captured.withLock { $0 } }
+    /// Everything carried so far, both directions interleaved.
+    public var bytes: [UInt8] { captured.withLock { $0 } }
 
     private func acceptLoop() {
         while true {
@@ -73,9 +75,32 @@ final class TCPRecorder: @unchecked Sendable {
         }
     }
 
-    func stop() {
+    public func stop() {
         shutdown(listenFD, Int32(SHUT_RDWR))
         close(listenFD)
         for fd in open.withLock({ $0 }) { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+}
+
+/// Substring search over bytes (memchr for the first byte, memcmp for the rest; Glibc's
+/// module does not export memmem): captures and database files run to megabytes, and a
+/// byte-by-byte loop in a debug build would dominate the test.
+public enum ByteSearch {
+    public static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return false }
+        return haystack.withUnsafeBytes { h in
+            needle.withUnsafeBytes { n in
+                let base = h.baseAddress!, first = Int32(n[0])
+                var offset = 0
+                let last = h.count - n.count
+                while offset <= last {
+                    guard let hit = memchr(base + offset, first, last - offset + 1) else { return false }
+                    let at = base.distance(to: UnsafeRawPointer(hit))
+                    if memcmp(base + at, n.baseAddress!, n.count) == 0 { return true }
+                    offset = at + 1
+                }
+                return false
+            }
+        }
     }
 }
