@@ -216,6 +216,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
                     { iin, request, session in
                         SubjectReports.answer(store: store, control: control, session: session, iin: iin, request: request)
                     }
+                },
+                subjectExport: reports.map { control -> @Sendable (String, String, String) async -> (status: Int, body: String) in
+                    { iin, request, session in
+                        SubjectExports.answer(store: store, control: control, session: session, iin: iin, request: request)
+                    }
                 })
             services.append(try endpoint.application(listen: ops.listen, logger: Logger(label: "tanba.ops")))
         }
