@@ -66,6 +66,24 @@ final class TempDir {
     }
 }
 
+/// Starts the ops endpoint on a random loopback port, trying another when the port turns out
+/// to be taken (the machine runs other servers beside the tests).
+enum OpsServerFixture {
+    static func start(_ endpoint: OpsEndpoint) async throws -> (base: String, server: Task<Void, any Error>) {
+        var logger = Logger(label: "ops-test")
+        logger.logLevel = .critical
+        for _ in 0..<5 {
+            let port = Int.random(in: 21000...39000)
+            let app = try endpoint.application(listen: "127.0.0.1:\(port)", logger: logger)
+            let server = Task { try await app.runService() }
+            let base = "http://127.0.0.1:\(port)"
+            if try await HTTPProbe.waitUntilUp(base) { return (base, server) }
+            server.cancel()
+        }
+        throw OpsError("the ops endpoint did not come up on any of 5 ports")
+    }
+}
+
 /// The subject report on the ops endpoint, over real HTTP, from a store the cluster wrote.
 @Suite(.serialized) struct SubjectReportEndpointTests {
     func get(_ url: String, token: String? = nil) async throws -> (Int, String) { try await HTTPProbe.request(url, token: token) }
@@ -94,14 +112,8 @@ final class TempDir {
         let endpoint = OpsEndpoint(ready: { true }, metrics: { "" }, cluster: { "{}" }, subjectReport: { iin, request, session in
             SubjectReports.answer(store: store, control: control, session: session, iin: iin, request: request)
         })
-        var logger = Logger(label: "ops-test")
-        logger.logLevel = .critical
-        let port = Int.random(in: 21000...39000)
-        let base = "http://127.0.0.1:\(port)"
-        let app = try endpoint.application(listen: "127.0.0.1:\(port)", logger: logger)
-        let server = Task { try await app.runService() }
+        let (base, server) = try await OpsServerFixture.start(endpoint)
         defer { server.cancel() }
-        #expect(try await HTTPProbe.waitUntilUp(base))
 
         let url = base + "/subjects/\(iin.digits)/report?request=req-2026-11"
         let (status, body) = try await get(url, token: branch)
@@ -147,14 +159,8 @@ final class TempDir {
         let endpoint = OpsEndpoint(ready: { true }, metrics: { "" }, cluster: { "{}" }, subjectExport: { iin, request, session in
             SubjectExports.answer(store: store, control: control, session: session, iin: iin, request: request)
         })
-        var logger = Logger(label: "ops-test")
-        logger.logLevel = .critical
-        let port = Int.random(in: 21000...39000)
-        let base = "http://127.0.0.1:\(port)"
-        let app = try endpoint.application(listen: "127.0.0.1:\(port)", logger: logger)
-        let server = Task { try await app.runService() }
+        let (base, server) = try await OpsServerFixture.start(endpoint)
         defer { server.cancel() }
-        #expect(try await HTTPProbe.waitUntilUp(base))
 
         let url = base + "/subjects/\(iin.digits)/export?request=req-export-1"
         let (status, body) = try await HTTPProbe.request(url, token: branch)
