@@ -160,6 +160,7 @@ let package = Package(
         .testTarget(name: "TanbaOpsTests", dependencies: ["TanbaTestSupport", "TanbaOps"]),
         .testTarget(name: "TanbaComplianceTests", dependencies: [
             "TanbaTestSupport", "TanbaCompliance", "TanbaOps", "TanbaAccess", "TanbaStore", "TanbaCore",
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "TanbaClusterTests", dependencies: [
             "TanbaTestSupport", "TanbaCluster", "TanbaSynth", "TanbaWire", "TanbaStore", "TanbaSQLite", "TanbaReplication", "TanbaAccess",

@@ -10,8 +10,8 @@ import TanbaSQLite
 /// | `access_accounts` | login, role, status, ● profile, agreement, last request, block, credentials, lockout |
 /// | `access_account_events` | the history of every account (approval, position change, block, login failures) |
 /// | `access_notifications` | notices to the supervising prosecutor and the user's management [LEX 45] |
-/// | `access_sessions` | SHA-256 of session tokens, expiry |
-/// | `access_challenges` | login challenges (single use) |
+/// | `access_sessions` | SHA-256 of session tokens, expiry, the client node a wire login issued it to |
+/// | `access_challenges` | login challenges (single use), bound to the client node that asked for it |
 /// | `access_incidents`, `access_maintenance` | incident journal [LEX 39–42] |
 public enum AccessSchema {
     public static let migrations: [Migration] = [
@@ -97,6 +97,14 @@ public enum AccessSchema {
                 announced_at TEXT NOT NULL,
                 announced_by TEXT NOT NULL,
                 cancelled INTEGER NOT NULL DEFAULT 0);
+            """),
+        // Login over the wire (LOGIN_CHALLENGE / LOGIN): a challenge is good only for the
+        // client node that asked for it, and the session it opens only from that node, so
+        // neither a challenge nor a token is of use to another station. NULL: issued
+        // in-process (tools, tests), bound to no node.
+        Migration(version: 2, name: "login challenges and sessions bound to the client node", sql: """
+            ALTER TABLE access_challenges ADD COLUMN client TEXT;
+            ALTER TABLE access_sessions ADD COLUMN client TEXT;
             """),
     ]
 }

@@ -64,6 +64,29 @@ public enum LoginFailure: String, Error, Sendable, Equatable, Codable, CustomStr
     case internalError = "internal-error"
 
     public var description: String { rawValue }
+
+    /// A sentence for the user (no secret in it: never the code, key or nonce).
+    public var explanation: String {
+        switch self {
+        case .unknownAccount: "no such account"
+        case .blocked: "the account is blocked (dismissal, suspension, violation or 60 days without requests); ask the supervising prosecutor"
+        case .lockedOut: "too many failed logins in a row; the account is locked for a while"
+        case .noCertificate: "no certificate is registered for the account"
+        case .certificateMismatch: "the certificate presented is not the one registered for the account"
+        case .foreignCertificate: "the registered certificate is not issued by a trusted certification authority"
+        case .certificateExpired: "the certificate (or its issuer) is outside its validity period"
+        case .unsupportedKey: "the certificate's key is neither P-256 nor Ed25519"
+        case .badChallenge: "the challenge is unknown, expired, already used, or issued for another account or client; ask for a new one"
+        case .badSignature: "the challenge signature does not verify with the registered certificate"
+        case .secondFactorRequired: "a second factor (one-time code or fingerprint) is required"
+        case .secondFactorNotEnrolled: "no second factor of this kind is enrolled for the account"
+        case .badCode: "the one-time code is wrong"
+        case .codeReused: "the one-time code was already used; wait for the next one"
+        case .fingerprintMismatch: "the fingerprint does not match the account holder's enrollment"
+        case .fingerprintUnavailable: "the fingerprint could not be verified now"
+        case .internalError: "internal error"
+        }
+    }
 }
 
 /// A login challenge: the client signs `signedBytes` with the private key of its certificate.
@@ -71,9 +94,18 @@ public struct LoginChallenge: Sendable, Equatable {
     public var login: String
     public var nonce: String
     public var expiresAt: Date
+    /// The client node a wire login asked from (its envelope's sender); nil in-process.
+    public var client: String?
 
-    public var signedBytes: [UInt8] { Self.bytes(login: login, nonce: nonce) }
-    static func bytes(login: String, nonce: String) -> [UInt8] { Array("tanba-login-v1|\(login)|\(nonce)".utf8) }
+    public var signedBytes: [UInt8] { Self.bytes(login: login, nonce: nonce, client: client) }
+
+    /// What the user signs: `tanba-login-v1|LOGIN|NONCE` in-process, and over the wire
+    /// `tanba-login-v2|LOGIN|CLIENT|NONCE` — the signature then also says which station
+    /// the user logs in from, so a signature relayed from another station proves nothing.
+    public static func bytes(login: String, nonce: String, client: String?) -> [UInt8] {
+        guard let client else { return Array("tanba-login-v1|\(login)|\(nonce)".utf8) }
+        return Array("tanba-login-v2|\(login)|\(client)|\(nonce)".utf8)
+    }
 }
 
 public struct LoginAttempt: Sendable {
@@ -84,13 +116,18 @@ public struct LoginAttempt: Sendable {
     /// The certificate the client presents; must be the registered one when given.
     public var certificatePEM: String?
     public var secondFactor: SecondFactor
+    /// The client node the attempt comes from (wire logins); must be the one the challenge
+    /// was issued to. nil: in-process, only a challenge issued without a client matches.
+    public var client: String?
 
-    public init(login: String, nonce: String, signature: [UInt8], certificatePEM: String? = nil, secondFactor: SecondFactor) {
+    public init(login: String, nonce: String, signature: [UInt8], certificatePEM: String? = nil, secondFactor: SecondFactor,
+                client: String? = nil) {
         self.login = login
         self.nonce = nonce
         self.signature = signature
         self.certificatePEM = certificatePEM
         self.secondFactor = secondFactor
+        self.client = client
     }
 }
 
@@ -102,6 +139,9 @@ public struct Session: Sendable, Equatable {
     public var expiresAt: Date
     /// False until the user agreement is signed [LEX 17]; until then only signing is possible.
     public var agreementSigned: Bool
+    /// The client node the session was issued to by a wire login (requests with it are
+    /// accepted only from that node); nil: issued in-process.
+    public var client: String? = nil
 }
 
 public struct LoginResult: Sendable {
@@ -139,6 +179,13 @@ public final class Authenticator: @unchecked Sendable {
     var db: Database { registry.db }
     var now: Date { registry.clock.now() }
 
+    /// The same authenticator (registry, trust, lifetimes, lockout) with a fingerprint
+    /// verifier, e.g. the coordinator's own workers for the second factor.
+    public func with(fingerprints: any FingerprintVerifier) -> Authenticator {
+        Authenticator(registry: registry, trust: trust, fingerprints: fingerprints, sessionLifetime: sessionLifetime,
+                      challengeLifetime: challengeLifetime, maxFailures: maxFailures, lockoutDuration: lockoutDuration)
+    }
+
     // MARK: Credentials
 
     /// Registers the user's certificate. It must come from a trusted CA and be valid now.
@@ -163,13 +210,16 @@ public final class Authenticator: @unchecked Sendable {
 
     // MARK: Login
 
-    public func challenge(for login: String) throws -> LoginChallenge {
-        let c = LoginChallenge(login: login, nonce: randomHex(32), expiresAt: now.addingTimeInterval(challengeLifetime))
+    /// A fresh single-use challenge for `login`, valid `challengeLifetime` (2 minutes), for
+    /// `client` only when given (a wire login: the sender of LOGIN_CHALLENGE). Issued
+    /// whether or not the account exists, so asking for one tells nobody which logins do.
+    public func challenge(for login: String, client: String? = nil) throws -> LoginChallenge {
+        let c = LoginChallenge(login: login, nonce: randomHex(32), expiresAt: now.addingTimeInterval(challengeLifetime), client: client)
         try registry.locked {
             // Expired challenges are of no use to anyone; keep the table small.
             try db.run("DELETE FROM access_challenges WHERE expires_at < ?", [.text(now.astana)])
-            try db.run("INSERT INTO access_challenges (nonce, login, expires_at) VALUES (?, ?, ?)",
-                       [.text(c.nonce), .text(login), .text(c.expiresAt.astana)])
+            try db.run("INSERT INTO access_challenges (nonce, login, expires_at, client) VALUES (?, ?, ?, ?)",
+                       [.text(c.nonce), .text(login), .text(c.expiresAt.astana), client.map(SQLValue.text) ?? .null])
         }
         return c
     }
@@ -220,10 +270,12 @@ public final class Authenticator: @unchecked Sendable {
                 }
                 throw LoginFailure.blocked
             }
-            // The challenge is used up whatever happens next.
+            // The challenge is used up whatever happens next; it must have been issued for
+            // this account to this client (`IS` also matches two NULLs: in-process logins).
             guard try db.run("""
-                UPDATE access_challenges SET used = 1 WHERE nonce = ? AND login = ? AND used = 0 AND expires_at > ?
-                """, [.text(attempt.nonce), .text(attempt.login), .text(t.astana)]) == 1 else { throw LoginFailure.badChallenge }
+                UPDATE access_challenges SET used = 1 WHERE nonce = ? AND login = ? AND used = 0 AND expires_at > ? AND client IS ?
+                """, [.text(attempt.nonce), .text(attempt.login), .text(t.astana),
+                      attempt.client.map(SQLValue.text) ?? .null]) == 1 else { throw LoginFailure.badChallenge }
             guard let pemBytes = row[0].bytes else { throw LoginFailure.noCertificate }
             let totp = try row[1].bytes.map {
                 try registry.sealer.open([UInt8].self, $0, column: "access_accounts.sealed_totp", owner: attempt.login)
@@ -235,7 +287,7 @@ public final class Authenticator: @unchecked Sendable {
             guard (try? Certificate(pemEncoded: presented)) == certificate else { throw LoginFailure.certificateMismatch }
         }
         if let problem = trust.problem(with: certificate, at: t) { throw problem }
-        let signed = LoginChallenge.bytes(login: attempt.login, nonce: attempt.nonce)
+        let signed = LoginChallenge.bytes(login: attempt.login, nonce: attempt.nonce, client: attempt.client)
         guard Self.verify(signature: attempt.signature, over: signed, key: certificate.publicKey) else { throw LoginFailure.badSignature }
 
         let factor: String
@@ -262,14 +314,17 @@ public final class Authenticator: @unchecked Sendable {
 
         let token = randomHex(32)
         let session = Session(token: token, login: account.login, role: account.role, secondFactor: factor,
-                              expiresAt: t.addingTimeInterval(sessionLifetime), agreementSigned: account.agreementSignedAt != nil)
+                              expiresAt: t.addingTimeInterval(sessionLifetime), agreementSigned: account.agreementSignedAt != nil,
+                              client: attempt.client)
         try registry.locked {
             try db.transaction {
                 try db.run("UPDATE access_accounts SET failed_attempts = 0, locked_until = NULL WHERE login = ?", [.text(account.login)])
-                try db.run("INSERT INTO access_sessions (token_hash, login, second_factor, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                           [.text(Self.hash(token)), .text(account.login), .text(factor), .text(t.astana),
-                            .text(session.expiresAt.astana)])
-                try registry.event(account.login, "login", "certificate + \(factor)", actor: account.login)
+                try db.run("""
+                    INSERT INTO access_sessions (token_hash, login, second_factor, created_at, expires_at, client) VALUES (?, ?, ?, ?, ?, ?)
+                    """, [.text(Self.hash(token)), .text(account.login), .text(factor), .text(t.astana),
+                          .text(session.expiresAt.astana), attempt.client.map(SQLValue.text) ?? .null])
+                try registry.event(account.login, "login", "certificate + \(factor)\(attempt.client.map { " from \($0)" } ?? "")",
+                                   actor: account.login)
             }
         }
         return session
@@ -315,19 +370,30 @@ public final class Authenticator: @unchecked Sendable {
         let t = now
         return try registry.locked {
             guard let r = try db.query("""
-                SELECT s.login, s.second_factor, s.expires_at, a.role, a.status, a.agreement_signed_at
+                SELECT s.login, s.second_factor, s.expires_at, a.role, a.status, a.agreement_signed_at, s.client
                 FROM access_sessions s JOIN access_accounts a ON a.login = s.login
                 WHERE s.token_hash = ? AND s.revoked = 0
                 """, [.text(Self.hash(token))]).first,
                 let expires = parseAstana(r[2].string), expires > t, r[4].string == "active",
                 let role = Role(rawValue: r[3].string ?? "") else { return nil }
             return Session(token: token, login: r[0].string ?? "", role: role, secondFactor: r[1].string ?? "",
-                           expiresAt: expires, agreementSigned: r[5].string != nil)
+                           expiresAt: expires, agreementSigned: r[5].string != nil, client: r[6].string)
         }
     }
 
-    public func logout(_ token: String) throws {
-        try registry.locked { _ = try db.run("UPDATE access_sessions SET revoked = 1 WHERE token_hash = ?", [.text(Self.hash(token))]) }
+    /// Ends the session; returns whether a live (not yet revoked) session was ended.
+    @discardableResult
+    public func logout(_ token: String) throws -> Bool {
+        try registry.locked {
+            let login = try db.query("SELECT login FROM access_sessions WHERE token_hash = ? AND revoked = 0",
+                                     [.text(Self.hash(token))]).first?[0].string
+            guard let login else { return false }
+            try db.transaction {
+                try db.run("UPDATE access_sessions SET revoked = 1 WHERE token_hash = ?", [.text(Self.hash(token))])
+                try registry.event(login, "logout", "session ended by the user", actor: login)
+            }
+            return true
+        }
     }
 
     /// Signs the user agreement at first login [LEX 17]: the signature over
@@ -399,11 +465,20 @@ public final class AccessControl: Sendable {
     /// wire's requester): a session that belongs to another account, or a role the account
     /// does not hold, is refused as not authenticated — a stolen token cannot borrow a
     /// stronger row of the roles x basis table, and the audit entry names the claim.
+    /// `client` is the node the request came from: a session a wire login issued to
+    /// another node is refused the same way (a token copied off one station is useless on
+    /// another). Sessions opened in-process are bound to no node.
     public func authorize(token: String, claimedLogin: String, claimedRole: String, action: Action, basis: Basis,
-                          subjectRef: String? = nil) throws -> AccessDecision {
-        if let session = try authenticator.session(token), session.login != claimedLogin || session.role.rawValue != claimedRole {
-            return Self.refused(.notAuthenticated("the session belongs to \(session.login) (\(session.role.rawValue)), not \(claimedLogin) (\(claimedRole))"),
-                                login: claimedLogin, role: claimedRole, action: action, basis: basis, subjectRef: subjectRef)
+                          subjectRef: String? = nil, client: String? = nil) throws -> AccessDecision {
+        if let session = try authenticator.session(token) {
+            if session.login != claimedLogin || session.role.rawValue != claimedRole {
+                return Self.refused(.notAuthenticated("the session belongs to \(session.login) (\(session.role.rawValue)), not \(claimedLogin) (\(claimedRole))"),
+                                    login: claimedLogin, role: claimedRole, action: action, basis: basis, subjectRef: subjectRef)
+            }
+            if let bound = session.client, bound != client {
+                return Self.refused(.notAuthenticated("the session was issued to client \(bound), not \(client ?? "an unbound caller")"),
+                                    login: claimedLogin, role: claimedRole, action: action, basis: basis, subjectRef: subjectRef)
+            }
         }
         var decision = try authorize(token: token, action: action, basis: basis, subjectRef: subjectRef)
         if decision.audit.actor == "unknown" {

@@ -197,6 +197,7 @@ public final class Coordinator: Sendable {
             case .identify(let r): return try await identify(r, sender: sender)
             case .verify(let r): return try await verify(r, sender: sender)
             case .viewRecord(let r): return try await viewRecord(r, sender: sender)
+            case .login(let m): return try await handleLogin(m, sender: sender)
             case .update(let r): return try await update(r, sender: sender, actor: actor, answering: answering)
             case .delete(let r): return try await delete(r, sender: sender, actor: actor, answering: answering)
             case .consent(let r): return try await recordConsent(r, sender: sender, actor: actor, answering: answering)

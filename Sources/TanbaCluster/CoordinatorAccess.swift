@@ -15,11 +15,22 @@ public struct CoordinatorAccess: Sendable {
     /// The time health observations are stamped with (injected in tests, like the
     /// registry's and the journal's clocks).
     public var clock: AccessClock
+    /// The user agreement in force: sent with every login challenge, signed by the user at
+    /// first login [LEX 17] (config `access.agreementFile`).
+    public var agreementText: String
 
-    public init(control: AccessControl, journal: IncidentJournal? = nil, clock: AccessClock = .system) {
+    public static let defaultAgreement = """
+        Tanba user agreement v1. I use the dactyloscopic registry only for the proceedings I am assigned to, \
+        cite the basis of every request, keep the results confidential, delete downloaded results after use, \
+        and know that every request and its result is recorded and reviewed by the supervising prosecutor.
+        """
+
+    public init(control: AccessControl, journal: IncidentJournal? = nil, clock: AccessClock = .system,
+                agreementText: String = CoordinatorAccess.defaultAgreement) {
         self.control = control
         self.journal = journal
         self.clock = clock
+        self.agreementText = agreementText
     }
 }
 
@@ -68,7 +79,7 @@ extension Coordinator {
             let basis = Self.basis(requester)
             decision = try await Offload.run {
                 try access.control.authorize(token: requester.session, claimedLogin: requester.account, claimedRole: requester.role,
-                                             action: action, basis: basis, subjectRef: subjectRef)
+                                             action: action, basis: basis, subjectRef: subjectRef, client: sender)
             }
         } else {
             var basis = Basis.none

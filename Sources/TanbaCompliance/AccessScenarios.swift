@@ -233,27 +233,36 @@ enum AccessScenarios {
             try require(again.failure == .blocked && suspended.failure == .blocked, "a dismissed or suspended officer could log in")
             return "dismissed: open session at the coordinator \(open), new login \(again.failure!.rawValue); suspended: login \(suspended.failure!.rawValue)"
         }),
-        RuleScenario(id: "LEX-7", title: "No requests for 60 days blocks the account automatically", layer: .access, lawful: { world in
-            let w = try AccessWorld(world)
-            try w.account("inv-1", .investigatorPolice)
-            w.clock.advance(59 * 86400)
-            let blocked = try w.registry.blockInactiveAccounts()
-            let login = try await w.login("inv-1")
-            try require(blocked.isEmpty && login.session != nil, "an account idle 59 days was blocked")
-            return "idle 59 days: daily sweep blocks nobody, login works"
+        RuleScenario(id: "LEX-7", title: "60 days without requests block the account automatically", layer: .cluster, lawful: { world in
+            // A cluster of its own: the access clock moves by months here.
+            let c = try await world.ownCluster("lex7")
+            try c.access.account("inv-1", .investigatorPolice)
+            c.access.clock.advance(59 * 86400)
+            let sweep = await c.coordinator.runAccessHousekeeping()
+            let session = try await c.wireLogin("inv-1").get()
+            _ = try await c.identify(LocalCluster.record(307, impression: 1), as: Requester(
+                session: session.session, account: "inv-1", role: session.role, basis: .criminal, caseNumber: criminalCase))
+            try require(sweep.blocked.isEmpty, "the coordinator's sweep blocked \(sweep.blocked) after 59 days")
+            return "idle 59 days: the coordinator's scheduled sweep blocks nobody; wire login and IDENTIFY through the coordinator answered"
         }, violation: { world in
-            let w = try AccessWorld(world)
-            try w.account("inv-1", .investigatorPolice)
-            try w.account("inv-2", .investigatorPolice)
-            try w.account("inv-3", .investigatorPolice)
-            w.clock.advance(30 * 86400)
-            try w.registry.recordRequest("inv-2")
-            w.clock.advance(30 * 86400 + 60)
-            let early = try await w.login("inv-3")   // before the sweep has run
-            let blocked = try w.registry.blockInactiveAccounts()
-            try require(early.failure == .blocked, "an account idle 60 days logged in before the sweep: \(early.failure?.rawValue ?? "session")")
-            try require(blocked == ["inv-1"], "the sweep blocked \(blocked), expected inv-1 only")
-            return "idle 60 days: login refused (\(early.failure!.rawValue)) even before the sweep; sweep blocked \(blocked); inv-2 (request 30 days ago) kept"
+            let c = try await world.ownCluster("lex7")
+            for login in ["inv-2", "inv-3", "inv-4"] { try c.access.account(login, .investigatorPolice) }
+            c.access.clock.advance(30 * 86400)
+            // inv-3 works: a login and a request 30 days in.
+            let active = try await c.wireLogin("inv-3").get()
+            _ = try await c.identify(LocalCluster.record(307, impression: 1), as: Requester(
+                session: active.session, account: "inv-3", role: active.role, basis: .criminal, caseNumber: criminalCase))
+            c.access.clock.advance(30 * 86400 + 60)
+            // Before the sweep has run: the login itself refuses the idle account.
+            guard case .failure(.remote(let code, let text)) = try await c.wireLogin("inv-4"), code == .accountLocked,
+                  text.hasPrefix("blocked") else { throw RuleBroken("an account idle 60 days logged in over the wire") }
+            let sweep = await c.coordinator.runAccessHousekeeping()
+            try require(sweep.blocked.contains("inv-2") && !sweep.blocked.contains("inv-3"),
+                        "the coordinator's sweep blocked \(sweep.blocked), expected inv-2 and not inv-3")
+            guard case .failure(.remote(let after, _)) = try await c.wireLogin("inv-2"), after == .accountLocked else {
+                throw RuleBroken("the swept account still logs in")
+            }
+            return "idle 60 days: wire login refused before the sweep (ERROR 22 blocked); the coordinator's sweep blocked \(sweep.blocked.sorted()), then their login is refused too; inv-3 (request 30 days ago) kept"
         }),
         RuleScenario(id: "LEX-8", title: "A violation blocks at once; the prosecutor and management are informed", layer: .access, lawful: { world in
             let w = try AccessWorld(world)
@@ -293,24 +302,44 @@ enum AccessScenarios {
             }
             return "IDENTIFY before signing: \(before); signature by another key: \(forged)"
         }),
-        RuleScenario(id: "LEX-10", title: "Login needs a certificate of the trusted CA plus a one-time code or fingerprint", layer: .access, lawful: { world in
-            try await bothFactors(world, "inv-1", .investigatorPolice)
-            return "investigator: certificate challenge signed + TOTP: session opened"
+        RuleScenario(id: "LEX-10", title: "Login needs a certificate of the trusted CA plus a one-time code or fingerprint", layer: .cluster, lawful: { world in
+            let c = try await world.cluster()
+            try c.access.account("inv-10", .investigatorPolice)
+            let before = try c.auditCount
+            let session = try await c.wireLogin("inv-10").get()
+            let logged = try c.auditEntries(after: before)
+            try require(session.secondFactor == "totp" && logged.count == 1 && logged[0].operation == "login" && logged[0].result.hasPrefix("allowed"),
+                        "login not logged once: \(logged)")
+            return "investigator: LOGIN_CHALLENGE signed with the certificate key + one-time code over the wire: session opened (\(session.secondFactor)), logged '\(logged[0].result)'"
         }, violation: { world in
+            let c = try await world.cluster()
+            try c.access.account("inv-10a", .investigatorPolice)
+            try c.access.account("inv-10e", .investigatorPolice, certificateValidFor: 86400)
+            var seen: [String] = []
+            for (what, login, key, factor, code, failure) in [
+                ("no second factor", "inv-10a", nil as P256.Signing.PrivateKey?, LoginRequest.SecondFactor.none as LoginRequest.SecondFactor?,
+                 WireErrorCode.secondFactorRefused, "second-factor-required"),
+                ("another key", "inv-10a", P256.Signing.PrivateKey(), nil, .loginRefused, "bad-signature"),
+            ] {
+                let before = try c.auditCount
+                guard case .failure(.remote(let got, let text)) = try await c.wireLogin(login, key: key, factor: factor) else {
+                    throw RuleBroken("login with \(what) opened a session")
+                }
+                try require(got == code && text.hasPrefix(failure), "\(what): ERROR \(got.rawValue) \(text)")
+                try require(try c.auditEntries(after: before).map(\.result) == ["refused: \(failure) from station-1"], "\(what): not logged")
+                seen.append("\(what): ERROR \(got.rawValue) \(failure)")
+            }
+            // An expired certificate: its own access world, so the shared clock stays put.
             let w = try AccessWorld(world)
-            try w.account("inv-1", .investigatorPolice)
             try w.account("inv-2", .investigatorPolice, certificateValidFor: 86400)
-            let noSecond = try await w.login("inv-1", second: SecondFactor.none)
-            let wrongKey = try await w.login("inv-1", signWith: P256.Signing.PrivateKey())
             w.clock.advance(2 * 86400)
             let expired = try await w.login("inv-2")
             let foreign = try await refused("a certificate from another CA") {
-                try w.auth.registerCertificate("inv-1", pem: try w.certificate(for: "inv-1", key: P256.Signing.PrivateKey(),
+                try w.auth.registerCertificate("inv-2", pem: try w.certificate(for: "inv-2", key: P256.Signing.PrivateKey(),
                                                                                issuerKey: P256.Signing.PrivateKey()), by: "x")
             }
-            try require(noSecond.failure == .secondFactorRequired && wrongKey.failure == .badSignature
-                        && expired.failure == .certificateExpired, "a login without both factors passed")
-            return "without second factor: \(noSecond.failure!.rawValue); wrong key: \(wrongKey.failure!.rawValue); expired certificate: \(expired.failure!.rawValue); foreign CA: \(foreign)"
+            try require(expired.failure == .certificateExpired, "a login with an expired certificate passed")
+            return "over the wire: \(seen.joined(separator: "; ")), each logged | expired certificate: \(expired.failure!.rawValue); registering a certificate of another CA: \(foreign)"
         }),
         RuleScenario(id: "LEX-14", title: "Supervisor reports flag requests outside the user's proceedings", layer: .access, lawful: { _ in
             let r = supervisorReport(cases: ["A-1"])
@@ -324,24 +353,39 @@ enum AccessScenarios {
                         "an output format misses the flag")
             return "case B-2 outside the proceedings flagged in JSON, CSV and HTML"
         }),
-        RuleScenario(id: "LEX-15", title: "Outages over one hour are journaled with start, cause, actions and end", layer: .access, lawful: { world in
-            let clock = ManualClock(world.now)
-            let j = try IncidentJournal(path: world.path("journal.db"), clock: clock.clock)
-            let t0 = clock.now
-            try j.observe(HealthEvent(component: "worker-2", status: .down, at: t0, detail: "disk full"))
-            try j.observe(HealthEvent(component: "worker-2", status: .up, at: t0 + 5400, detail: "disk cleaned, restarted"))
-            let all = try j.incidents()
-            try require(all.count == 1 && all[0].endedAt != nil && !all[0].cause.isEmpty && !all[0].actions.isEmpty,
-                        "journal: \(all)")
-            return "90-minute outage journaled: \(all[0].startedAt) – \(all[0].endedAt!), cause '\(all[0].cause)'"
+        RuleScenario(id: "LEX-15", title: "Outages over one hour are journaled with start, cause, actions and end", layer: .cluster, lawful: { world in
+            // A cluster of its own: the coordinator's scheduled housekeeping observes its
+            // workers; the access clock moves by hours.
+            let c = try await world.ownCluster("lex15")
+            let restart = try await c.stopWorker("worker-2")
+            let down = await c.coordinator.runAccessHousekeeping()
+            try require(down.observed.contains { $0.component == "worker-2" && $0.status == .down }, "worker-2 not observed down")
+            c.access.clock.advance(90 * 60)
+            try await restart()
+            let up = await c.coordinator.runAccessHousekeeping()
+            guard let incident = up.incidents.first(where: { $0.component == "worker-2" }), let end = incident.endedAt else {
+                throw RuleBroken("the 90-minute outage of worker-2 was not journaled with its end: \(up.incidents)")
+            }
+            try require(!incident.cause.isEmpty && !incident.actions.isEmpty, "incident without cause or actions: \(incident)")
+            return "worker-2 stopped 90 min: the coordinator's housekeeping journaled it: \(incident.startedAt) – \(end), cause '\(incident.cause)'"
         }, violation: { world in
-            let clock = ManualClock(world.now)
-            let j = try IncidentJournal(path: world.path("journal.db"), clock: clock.clock)
-            try j.observe(HealthEvent(component: "worker-3", status: .down, at: clock.now, detail: "power"))
-            clock.advance(2 * 3600)   // the monitor goes silent; nobody reports the end
-            let opened = try j.sweep()
-            try require(opened.map(\.component) == ["worker-3"], "a silent 2-hour outage was not journaled")
-            return "outage whose monitor went silent for 2 h journaled by the sweep (start \(opened[0].startedAt))"
+            let c = try await world.ownCluster("lex15")
+            // A 30-minute interruption is no incident; an outage still going on after 2 h is
+            // journaled as open and announced on the status endpoint.
+            let restart = try await c.stopWorker("worker-1")
+            _ = await c.coordinator.runAccessHousekeeping()
+            c.access.clock.advance(30 * 60)
+            try await restart()
+            let short = await c.coordinator.runAccessHousekeeping()
+            try require(!short.incidents.contains { $0.component == "worker-1" }, "a 30-minute interruption became an incident")
+            _ = try await c.stopWorker("worker-1")
+            _ = await c.coordinator.runAccessHousekeeping()
+            c.access.clock.advance(2 * 3600)
+            let long = await c.coordinator.runAccessHousekeeping()
+            let open = try c.coordinator.announcements()?.openIncidents ?? []
+            try require(long.incidents.contains { $0.component == "worker-1" && $0.endedAt == nil } && open.contains { $0.component == "worker-1" },
+                        "an outage of 2 h is not journaled and announced: \(long.incidents), status \(open)")
+            return "30-minute interruption: no incident; worker-1 down 2 h: journaled as open (start \(open.first { $0.component == "worker-1" }!.startedAt)) and announced on GET /status"
         }),
         RuleScenario(id: "LEX-16", title: "Planned maintenance is announced in advance", layer: .access, lawful: { world in
             let clock = ManualClock(world.now)
@@ -393,18 +437,53 @@ enum AccessScenarios {
                                                                         basis: .legal(.civil, caseNumber: "2-1"))), "action-not-allowed")
             return "branch station's 1:N search: \(search); operations reading a record: \(ops); a judge enrolling: \(judge)"
         }),
-        RuleScenario(id: "CON-6", title: "Multi-factor authentication is required", layer: .access, lawful: { world in
-            try await bothFactors(world, "op-1", .branchOperator)
-            return "branch operator: certificate + TOTP: session opened"
+        RuleScenario(id: "CON-6", title: "Multi-factor authentication is required", layer: .cluster, lawful: { world in
+            let c = try await world.cluster()
+            try c.access.account("op-6", .branchOperator)
+            let session = try await c.wireLogin("op-6").get()
+            return "branch operator: certificate + TOTP over the wire (LOGIN_CHALLENGE, LOGIN): session opened (\(session.secondFactor))"
         }, violation: { world in
-            let w = try AccessWorld(world)
-            try w.account("op-1", .branchOperator)
-            let one = try await w.login("op-1", second: SecondFactor.none)
-            let code = w.totps["op-1"]!.code(at: w.clock.now)
-            _ = try await w.login("op-1", second: .totp(code))
-            let replay = try await w.login("op-1", second: .totp(code))
-            try require(one.session == nil && replay.session == nil, "a single factor or a replayed code opened a session")
-            return "certificate only: \(one.failure!.rawValue); replayed one-time code: \(replay.failure!.rawValue)"
+            let c = try await world.cluster()
+            try c.access.account("op-6a", .branchOperator)
+            guard case .failure(.remote(let one, let oneText)) = try await c.wireLogin("op-6a", factor: LoginRequest.SecondFactor.none) else {
+                throw RuleBroken("a certificate alone opened a session")
+            }
+            let code = c.access.totps["op-6a"]!.code(at: c.access.clock.now)
+            _ = try await c.wireLogin("op-6a", factor: .totp(code)).get()
+            c.access.clock.advance(-30)   // back into the same 30-s step: only the code is replayed
+            guard case .failure(.remote(let replay, let replayText)) = try await c.wireLogin("op-6a", factor: .totp(code)) else {
+                throw RuleBroken("a replayed one-time code opened a session")
+            }
+            try require(one == .secondFactorRefused && oneText.hasPrefix("second-factor-required") && replay == .secondFactorRefused
+                        && replayText.hasPrefix("code-reused"), "refusals: \(one.rawValue) \(oneText); \(replay.rawValue) \(replayText)")
+            return "certificate only: ERROR 24 second-factor-required; replayed one-time code: ERROR 24 code-reused"
+        }),
+        RuleScenario(id: "CON-5", title: "The subject obtains their own dactyloscopic record in digital form", layer: .cluster, lawful: { world in
+            let c = try await world.cluster()
+            let iin = try await exportedPerson(world, c)
+            let token = try await c.session("op-5", .branchOperator)
+            guard case .exported(let export) = try SubjectExports.export(store: c.store, control: c.access.control, token: token, iin: iin,
+                                                                       request: "req-export-5") else { throw RuleBroken("the export was refused") }
+            let files = export.manifest.fingers
+            try require(files.count == LocalCluster.fingers.count && files.allSatisfy { TemplateCodec.detect(Array(export.files[$0.file] ?? Data())) == .iso19794_2_2005 }
+                        && export.manifest.exceptions.count == 6, "export: \(files.count) files, \(export.manifest.exceptions.count) exceptions")
+            let report = try SubjectReports.report(store: c.store, control: c.access.control, token: token, iin: iin, request: "req-5b").value
+            try require(report?.actions.contains { $0.operation == "export-own-record" && $0.kind == .transfer } == true,
+                        "the export is not in the subject's report")
+            return "branch operator on the person's request: \(files.count) ISO/IEC 19794-2 templates, \(export.manifest.exceptions.count) exceptions and a manifest with SHA-256s; logged and listed as a transfer in the subject report"
+        }, violation: { world in
+            let c = try await world.cluster()
+            let iin = try await exportedPerson(world, c)
+            let before = try c.auditCount
+            let investigator = try SubjectExports.export(store: c.store, control: c.access.control,
+                                                         token: try await c.session("inv-5", .investigatorPolice), iin: iin, request: "req-5")
+            let unreferenced = try SubjectExports.export(store: c.store, control: c.access.control,
+                                                         token: try await c.session("op-5", .branchOperator), iin: iin, request: "")
+            guard case .refused(let a) = investigator, case .refused(let b) = unreferenced else { throw RuleBroken("an export was not refused") }
+            let logged = try c.auditEntries(after: before)
+            try require(logged.count == 2 && logged.allSatisfy { $0.operation == "export-own-record" && $0.result.hasPrefix("refused") },
+                        "the refusals are not logged: \(logged)")
+            return "an investigator: \(try refusal(a, "action-not-allowed")); without the person's request: \(try refusal(b, "missing-case-number")); both logged"
         }),
     ]
 
@@ -414,6 +493,15 @@ enum AccessScenarios {
         try w.account(login, role)
         let r = try await w.login(login)
         try require(r.session != nil, "certificate + TOTP login of \(login) refused: \(r.failure?.rawValue ?? "")")
+    }
+
+    /// A person enrolled through the shared cluster for the export scenario, once per run.
+    static func exportedPerson(_ world: ComplianceWorld, _ c: LocalCluster) async throws -> IIN {
+        if let iin = world.memo["exported"] as? IIN { return iin }
+        let iin = world.iin(age: 46)
+        try require(try await c.enroll(iin, LocalCluster.record(308, impression: 0)).outcome == .enrolled, "not enrolled")
+        world.memo["exported"] = iin
+        return iin
     }
 
     static func supervisorReport(cases: [String]) -> SupervisorReport {

@@ -85,8 +85,13 @@ enum ClusterScenarios {
             let c = try await world.cluster()
             let iin = world.iin(age: 37)
             let record = LocalCluster.record(P.plaintext, impression: 0)
-            try require(try await c.enroll(iin, record).outcome == .enrolled, "not enrolled")
-            // A store with a named person too: the wire ENROLL carries no name yet.
+            // Station → coordinator: the person's name travels in the signed CONSENT, then ENROLL.
+            try await c.consent(iin, name: Sample.name(iin))
+            guard case .enrollAnswer(let enrolled) = try await c.ask(c.enrollMessage(iin, record)), enrolled.outcome == .enrolled else {
+                throw RuleBroken("not enrolled")
+            }
+            try require(try c.store.person(iin: iin)?.fullName == Sample.name(iin), "the coordinator did not store the name sent over the wire")
+            // A store written directly, with a named person too (the scan must see its pages).
             let (store, path, _) = try world.store()
             let named = world.iin(age: 38)
             try store.enroll(PersonIdentity(fullName: Sample.name(named), iin: named), iin: named,
@@ -97,6 +102,7 @@ enum ClusterScenarios {
             let bytes = files.compactMap { FileManager.default.contents(atPath: $0).map { [UInt8]($0) } }
             let template = Array(try TemplateCodec.encode(FingerprintRecord(views: [record.views[0]]), as: .native))
             let needles: [(String, [UInt8])] = [("IIN \(iin)", Array(iin.digits.utf8)), ("IIN \(named)", Array(named.digits.utf8)),
+                                                ("name sent over the wire", Array(Sample.name(iin).utf8)),
                                                 ("name", Array(Sample.name(named).utf8)),
                                                 ("template bytes", Array(template[(template.count / 2)..<(template.count / 2 + 24)]))]
             for (what, needle) in needles where bytes.contains(where: { contains($0, needle) }) {
@@ -104,7 +110,7 @@ enum ClusterScenarios {
             }
             // The scan must be able to see: the plaintext subject reference is in the same files.
             try require(bytes.contains { contains($0, Array(store.subjectReference(named).utf8)) }, "the scan does not read the store's pages")
-            return "\(bytes.count) files (\(bytes.reduce(0) { $0 + $1.count }) bytes: data, WAL, key store, subject directory) scanned: no IIN, name or template bytes; the plaintext subject reference is found, so the scan reads the pages"
+            return "station → coordinator CONSENT (with the person's name) and ENROLL; \(bytes.count) files (\(bytes.reduce(0) { $0 + $1.count }) bytes: data, WAL, key store, subject directory) scanned: no IIN, name (the one sent over the wire included) or template bytes; the plaintext subject reference is found, so the scan reads the pages"
         }, violation: { world in
             let c = try await world.cluster()
             let (store, path, _) = try world.store()

@@ -15,6 +15,9 @@ final class ComplianceWorld: @unchecked Sendable {
     let today: IIN.BirthDate
     let now: Date
     private var localCluster: LocalCluster?
+    /// Clusters of their own for scenarios that move the access clock by days or hours
+    /// (moving the shared cluster's clock would end every other scenario's sessions).
+    private var ownClusters: [String: LocalCluster] = [:]
     /// Set-ups shared by both halves of a scenario (e.g. the person deleted once, whose
     /// deletion the lawful half checks and whose backup the negative twin restores).
     var memo: [String: Any] = [:]
@@ -79,9 +82,22 @@ final class ComplianceWorld: @unchecked Sendable {
         return c
     }
 
+    /// A cluster of `key`'s own, with a fresh access database and clock; started on first
+    /// use and shared by the two halves of that scenario.
+    func ownCluster(_ key: String) async throws -> LocalCluster {
+        if let c = ownClusters[key] { return c }
+        let folder = path("cluster-\(key)")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let c = try await LocalCluster.start(directory: folder, access: try AccessWorld(self))
+        ownClusters[key] = c
+        return c
+    }
+
     func shutdown() async {
         await localCluster?.shutdown()
         localCluster = nil
+        for c in ownClusters.values { await c.shutdown() }
+        ownClusters = [:]
     }
 }
 

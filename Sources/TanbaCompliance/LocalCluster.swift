@@ -28,6 +28,8 @@ final class LocalCluster: @unchecked Sendable {
     let storePath: String
     let directoryPath: String
     private var listeners: [any TransportListener]
+    private let identities: [String: NodeIdentity]
+    private let keyring: Keyring
 
     static let coordinatorAddress = "coordinator"
     /// Synthetic ten-prints: person p's finger f is master p·16+f; impression 0 is enrolled,
@@ -36,7 +38,10 @@ final class LocalCluster: @unchecked Sendable {
     static let fingers: [FingerPosition] = [.rightThumb, .rightIndex, .leftThumb, .leftIndex]
 
     private init(transport: EmbeddedTransport, coordinator: Coordinator, station: SignedCaller, intruder: SignedCaller,
-                 master: MasterKey, storePath: String, directoryPath: String, listeners: [any TransportListener], access: AccessWorld) {
+                 master: MasterKey, storePath: String, directoryPath: String, listeners: [any TransportListener], access: AccessWorld,
+                 identities: [String: NodeIdentity], keyring: Keyring) {
+        self.identities = identities
+        self.keyring = keyring
         self.access = access
         self.transport = transport
         self.coordinator = coordinator
@@ -92,12 +97,31 @@ final class LocalCluster: @unchecked Sendable {
         return LocalCluster(transport: transport, coordinator: coordinator,
                             station: SignedCaller(identity: ids["station-1"]!, keyring: keyring, transport: transport),
                             intruder: SignedCaller(identity: outsider, keyring: keyring, transport: transport),
-                            master: master, storePath: storePath, directoryPath: directoryPath, listeners: listeners, access: access)
+                            master: master, storePath: storePath, directoryPath: directoryPath, listeners: listeners, access: access,
+                            identities: ids, keyring: keyring)
     }
 
     func shutdown() async {
         for l in listeners { await l.close() }
         listeners = []
+    }
+
+    /// Stops `worker` the way a crashed process disappears (its listener closes) and
+    /// returns a closure that starts it again, empty (the coordinator reloads it).
+    func stopWorker(_ name: String) async throws -> () async throws -> Void {
+        guard let i = listeners.firstIndex(where: { $0.address == name }) else { throw RuleBroken("no worker \(name)") }
+        await listeners.remove(at: i).close()
+        return { [self] in
+            var quiet = Logger(label: "tanba.compliance")
+            quiet.logLevel = .critical
+            var options = ClusterWorker.Options()
+            options.bucketBits = 10
+            let worker = ClusterWorker(name: name, coordinators: ["coordinator"], options: options, logger: quiet)
+            let service = SignedService(identity: self.identities[name]!, keyring: self.keyring) { sender, message in
+                await worker.handle(sender: sender, message: message)
+            }
+            self.listeners.append(try await self.transport.listen(on: name, handler: service.requestHandler))
+        }
     }
 
     var store: Store { coordinator.store }
@@ -118,16 +142,79 @@ final class LocalCluster: @unchecked Sendable {
         try await (caller ?? station).call(message, to: "coordinator", at: Self.coordinatorAddress, deadline: .seconds(30))
     }
 
+    /// The consent form a station fills in for `iin` (dated today, every [PD 8.4] field).
+    func consentForm(_ iin: IIN, name: String = "Compliance Person", date: IIN.BirthDate = EnrollmentRules(now: Date()).today,
+                     term: String = "until revoked", purpose: EnrollmentPurpose = .publicServices,
+                     citizenship: Subject.Citizenship? = nil, declaredIncapable: Bool? = nil, guardian: Guardian? = nil) -> ConsentRecord {
+        ConsentRecord(operatorOrganisation: "NAO Government for Citizens", operatorBIN: "021240001789", operatorEmployee: "op-0001",
+                      branch: "Astana-Esil-3", station: station.identity.name, subjectName: name, subjectIIN: iin, date: date, term: term,
+                      formReference: "form-\(UUID().uuidString.prefix(8))", purpose: purpose, guardian: guardian,
+                      citizenship: citizenship, declaredIncapable: declaredIncapable)
+    }
+
+    /// CONSENT of `form` for `iin`, signed by the station (or by `signer`), as it goes on the wire.
+    func consentMessage(_ form: ConsentRecord, iin: IIN? = nil, signer: NodeIdentity? = nil) throws -> WireMessage {
+        let document = form.canonicalJSON()
+        return .consent(ConsentRequest(iin: try iin ?? IIN(form.subjectIIN), action: .granted, document: document,
+                                       signature: Array(try (signer ?? station.identity).signingKey.signature(for: document))))
+    }
+
     /// The station's signed consent for `iin`, dated today: the coordinator refuses ENROLL
     /// and UPDATE without a valid consent on record (ERROR 14) [BIO 3].
     func consent(_ iin: IIN, name: String = "Compliance Person") async throws {
-        let form = ConsentRecord(operatorEmployee: "op-0001", branch: "Astana-Esil-3", station: station.identity.name,
-                                 subjectName: name, subjectIIN: iin, date: EnrollmentRules(now: Date()).today,
-                                 formReference: "form-\(UUID().uuidString.prefix(8))")
-        let document = form.canonicalJSON()
-        guard case .consentAnswer = try await ask(.consent(ConsentRequest(iin: iin, action: .granted, document: document,
-                                                                          signature: Array(try station.identity.signingKey.signature(for: document)))))
-        else { throw RuleBroken("CONSENT was not answered with a consent answer") }
+        try await consent(consentForm(iin, name: name))
+    }
+
+    func consent(_ form: ConsentRecord) async throws {
+        guard case .consentAnswer = try await ask(try consentMessage(form)) else {
+            throw RuleBroken("CONSENT was not answered with a consent answer")
+        }
+    }
+
+    /// The coordinator's typed refusal of `message` (code and text), or nil when it was answered.
+    func wireRefusal(_ message: WireMessage, from caller: SignedCaller? = nil) async throws -> (code: WireErrorCode, text: String)? {
+        do {
+            _ = try await ask(message, from: caller)
+            return nil
+        } catch SignedCaller.CallError.remote(let code, let text) {
+            return (code, text)
+        }
+    }
+
+    /// Expects `message` refused with `code` and a text containing `fragment`; returns
+    /// "ERROR n: text" for the evidence.
+    func expectRefusal(_ what: String, _ message: WireMessage, _ code: WireErrorCode, containing fragment: String = "",
+                       from caller: SignedCaller? = nil) async throws -> String {
+        guard let (got, text) = try await wireRefusal(message, from: caller) else { throw RuleBroken("\(what) was accepted by the coordinator") }
+        try require(got == code && (fragment.isEmpty || text.contains(fragment)),
+                    "\(what): ERROR \(got.rawValue) '\(text)', expected \(code.rawValue) containing '\(fragment)'")
+        let short = text.count > 90 ? String(text.prefix(90)) + "…" : text
+        return "ERROR \(got.rawValue) (\(short))"
+    }
+
+    /// ENROLL of `record` with `exceptions` (default: the fingers the record lacks).
+    func enrollMessage(_ iin: IIN, _ record: FingerprintRecord, exceptions: [FingerException]? = nil) -> WireMessage {
+        .enroll(EnrollRequest(iin: iin, record: record, exceptions: exceptions ?? Self.exceptions(for: record)))
+    }
+
+    // MARK: Login over the wire
+
+    /// LOGIN_CHALLENGE + LOGIN from the station node as `login` of the cluster's access
+    /// layer (certificate key + the current one-time code, agreement accepted), or the typed
+    /// refusal. The access clock moves on one TOTP step afterwards (a code is good once).
+    func wireLogin(_ login: String, key: P256.Signing.PrivateKey? = nil, factor: LoginRequest.SecondFactor? = nil,
+                   from caller: SignedCaller? = nil) async throws -> Result<LoginAnswer, SignedCaller.CallError> {
+        let k = key ?? access.keys[login] ?? P256.Signing.PrivateKey()
+        let code = factor ?? access.totps[login].map { .totp($0.code(at: access.clock.now)) } ?? LoginRequest.SecondFactor.none
+        defer { access.clock.advance(30) }
+        do {
+            let (_, session) = try await (caller ?? station).login(
+                account: login, secondFactor: code, acceptAgreement: true, sign: { Array(try k.signature(for: $0).derRepresentation) },
+                to: "coordinator", at: Self.coordinatorAddress, deadline: .seconds(30))
+            return .success(session)
+        } catch let e as SignedCaller.CallError {
+            return .failure(e)
+        }
     }
 
     /// The six fingers the four-finger records do not capture, excepted with a reason: the

@@ -61,15 +61,29 @@ struct StationKit {
     }
 }
 
-/// The enrollment rules a branch station enforces before anything is sent
-/// (`TanbaCapture.EnrollmentRules`, REQUIREMENTS.md §2), and what the store keeps of them.
-/// TODO(coordinator, docs/PLAN.md): ENR-1, ENR-2 and ENR-3 are also to be refused by the
-/// coordinator once CONSENT and the age rules land there; re-point these scenarios then.
+/// The enrollment and consent rules, each proved twice: at the branch station before
+/// anything is sent (`EnrollmentRules`, REQUIREMENTS.md §2), and at the coordinator for the
+/// same request sent over the wire without the station's check (a station → coordinator
+/// CONSENT / ENROLL in the shared in-process cluster: ERROR 14 consent, 15 rules, 16 consent
+/// signature), with what the coordinator's store keeps of them.
 enum StationScenarios {
+    /// Synthetic persons (fingers) of these scenarios' wire enrollments; distinct from every
+    /// other scenario's so that de-duplication never holds one.
+    enum Q { static let consent = 500, age = 510, guardian = 520, exceptions = 530, proof = 540, fields = 550 }
+
     static let all: [RuleScenario] = [
-        RuleScenario(id: "ENR-1", title: "Written consent of this person, dated today, before capture", layer: .station, lawful: { world in
+        RuleScenario(id: "ENR-1", title: "Written consent of this person, dated today, before capture", layer: .cluster, lawful: { world in
             let c = try StationKit(world).acceptedCase(age: 30)
-            return "consent \(c.consent!.record.formReference) signed today (\(c.consent!.record.date)) by the person: enrollment accepted"
+            // Station → coordinator: the signed CONSENT first, then ENROLL; the form is kept with the person.
+            let cluster = try await world.cluster()
+            let iin = world.iin(age: 30)
+            try await cluster.consent(iin, name: "Consent Person")
+            let answer = try await cluster.ask(cluster.enrollMessage(iin, LocalCluster.record(Q.consent, impression: 0)))
+            guard case .enrollAnswer(let a) = answer, a.outcome == .enrolled else { throw RuleBroken("ENROLL after CONSENT: \(answer)") }
+            let kept = try cluster.store.consents(iin: iin).first?.signed
+            try require(kept?.subjectIIN == iin.digits && kept?.station == "station-1" && (try cluster.store.person(iin: iin))?.fullName == "Consent Person",
+                        "the consent is not kept with the person: \(String(describing: kept))")
+            return "station: consent \(c.consent!.record.formReference) signed today (\(c.consent!.record.date)) by the person: enrollment accepted | coordinator: CONSENT then ENROLL over the wire: enrolled, the signed form kept with the person"
         }, violation: { world in
             let s = try StationKit(world)
             let subject = s.subject(world.iin(age: 30))
@@ -81,16 +95,40 @@ enum StationScenarios {
             let stale = try await refused("consent from a year ago") { try s.check(c) }
             c.consent = try s.consent(for: s.subject(world.iin(age: 40)))
             let other = try await refused("another person's consent") { try s.check(c) }
-            return "none: \(missing); dated \(lastYear): \(stale); another person's: \(other)"
+            // The same requests sent to the coordinator without the station's check.
+            let cluster = try await world.cluster()
+            let record = LocalCluster.record(Q.consent + 1, impression: 0)
+            let bare = world.iin(age: 30)
+            let wireNone = try await cluster.expectRefusal("ENROLL without a consent on record", cluster.enrollMessage(bare, record),
+                                                          .consentRequired)
+            let victim = world.iin(age: 31)
+            let wireOther = try await cluster.expectRefusal("CONSENT naming another person",
+                                                           try cluster.consentMessage(cluster.consentForm(world.iin(age: 40)), iin: victim), .invalidArgument)
+            let afterOther = try await cluster.expectRefusal("ENROLL on another person's consent", cluster.enrollMessage(victim, record), .consentRequired)
+            let expired = world.iin(age: 32)
+            try await cluster.consent(cluster.consentForm(expired, date: lastYear, term: "1 months"))
+            let wireStale = try await cluster.expectRefusal("ENROLL on last year's one-month consent", cluster.enrollMessage(expired, record),
+                                                           .consentRequired)
+            try require(![bare, victim, expired].contains { cluster.coordinator.directory.contains($0) }, "a refused enrollment was stored")
+            return "station: none: \(missing); dated \(lastYear): \(stale); another person's: \(other) | coordinator: ENROLL without consent \(wireNone); CONSENT naming another person \(wireOther), then ENROLL \(afterOther); consent whose term ended \(wireStale)"
         }),
-        RuleScenario(id: "ENR-2", title: "Public services from 18; foreigners and stateless persons from 16 for a travel document", layer: .station, lawful: { world in
+        RuleScenario(id: "ENR-2", title: "Public services from 18; foreigners and stateless persons from 16 for a travel document", layer: .cluster, lawful: { world in
             let s = try StationKit(world)
             _ = try s.check(try s.lawfulCase(s.subject(world.iin(age: 18, daysPastBirthday: 0))))
             _ = try s.check(try s.lawfulCase(s.subject(world.iin(age: 16, daysPastBirthday: 0), citizenship: .foreigner,
                                                        document: .travelDocument), purpose: .travelDocument))
             _ = try s.check(try s.lawfulCase(s.subject(world.iin(age: 16), citizenship: .stateless, document: .travelDocument),
                                              purpose: .travelDocument))
-            return "citizen on the 18th birthday, foreigner on the 16th birthday and stateless 16-year-old (travel document): accepted"
+            // At the coordinator, from the signed consent (age on its date, purpose, citizenship).
+            let cluster = try await world.cluster()
+            let adult = world.iin(age: 18, daysPastBirthday: 0), foreigner = world.iin(age: 16, daysPastBirthday: 0)
+            for (n, (iin, form)) in [(adult, cluster.consentForm(adult)),
+                                     (foreigner, cluster.consentForm(foreigner, purpose: .travelDocument, citizenship: .foreigner))].enumerated() {
+                try await cluster.consent(form)
+                let answer = try await cluster.ask(cluster.enrollMessage(iin, LocalCluster.record(Q.age + n, impression: 0)))
+                guard case .enrollAnswer(let a) = answer, a.outcome == .enrolled else { throw RuleBroken("ENROLL of \(iin): \(answer)") }
+            }
+            return "station: citizen on the 18th birthday, foreigner on the 16th birthday and stateless 16-year-old (travel document): accepted | coordinator: the citizen turning 18 today and the foreigner turning 16 (travel document) enrolled over the wire"
         }, violation: { world in
             let s = try StationKit(world)
             let minor = try await refused("a citizen the day before turning 18") {
@@ -103,9 +141,22 @@ enum StationScenarios {
             let citizen16 = try await refused("a citizen aged 16 for a travel document") {
                 try s.check(try s.lawfulCase(s.subject(world.iin(age: 16)), purpose: .travelDocument))
             }
-            return "\(minor) | \(young) | \(citizen16)"
+            let cluster = try await world.cluster()
+            let minorIIN = world.iin(age: 18, daysPastBirthday: -1), young15 = world.iin(age: 15), citizen16IIN = world.iin(age: 16)
+            let attempts: [(IIN, ConsentRecord, String)] = [
+                (minorIIN, cluster.consentForm(minorIIN), "[BIO 4]"),
+                (young15, cluster.consentForm(young15, purpose: .travelDocument, citizenship: .foreigner), "[DACT 5]"),
+                (citizen16IIN, cluster.consentForm(citizen16IIN, purpose: .travelDocument, citizenship: .citizen), "[DACT 5]"),
+            ]
+            var wire: [String] = []
+            for (n, (iin, form, rule)) in attempts.enumerated() {
+                try await cluster.consent(form)
+                wire.append(try await cluster.expectRefusal("ENROLL of \(iin)", cluster.enrollMessage(iin, LocalCluster.record(Q.age + 5 + n, impression: 0)),
+                                                            .ruleViolation, containing: rule))
+            }
+            return "station: \(minor) | \(young) | \(citizen16) | coordinator: day before 18 \(wire[0]); foreigner 15 \(wire[1]); citizen 16 for a travel document \(wire[2])"
         }),
-        RuleScenario(id: "ENR-3", title: "A person declared incapable only with the guardian present and the guardian's application", layer: .station, lawful: { world in
+        RuleScenario(id: "ENR-3", title: "A person declared incapable only with the guardian present and the guardian's application", layer: .cluster, lawful: { world in
             let s = try StationKit(world)
             let guardian = Guardian(name: "Guardian G", iin: world.iin(age: 45), applicationNumber: "GA-2026-0042")
             let subject = s.subject(world.iin(age: 35), incapable: true, guardian: guardian)
@@ -119,7 +170,16 @@ enum StationScenarios {
             let kept = try store.person(iin: subject.iin)?.guardian
             try require(kept == guardian.name && c.consent?.record.guardianApplication == "GA-2026-0042",
                         "guardian not kept: store \(kept ?? "nil"), consent \(c.consent?.record.guardianApplication ?? "nil")")
-            return "guardian present with application GA-2026-0042: accepted; consent and store record name the guardian"
+            // Over the wire: the coordinator reads capacity and guardian from the signed consent.
+            let cluster = try await world.cluster()
+            let ward = world.iin(age: 36)
+            try await cluster.consent(cluster.consentForm(ward, declaredIncapable: true,
+                                                          guardian: Guardian(name: "Guardian W", iin: world.iin(age: 50), applicationNumber: "GA-2026-0043")))
+            let answer = try await cluster.ask(cluster.enrollMessage(ward, LocalCluster.record(Q.guardian, impression: 0)))
+            guard case .enrollAnswer(let a) = answer, a.outcome == .enrolled else { throw RuleBroken("ENROLL with a guardian: \(answer)") }
+            let wireGuardian = try cluster.store.person(iin: ward)?.guardian
+            try require(wireGuardian == "Guardian W", "the coordinator's store names guardian \(wireGuardian ?? "nil")")
+            return "station: guardian present with application GA-2026-0042: accepted; consent and store record name the guardian | coordinator: enrolled over the wire with the guardian kept (sealed) with the person"
         }, violation: { world in
             let s = try StationKit(world)
             let alone = try await refused("an incapable person without a guardian") {
@@ -129,7 +189,18 @@ enum StationScenarios {
                 try s.check(try s.lawfulCase(s.subject(world.iin(age: 35), incapable: true,
                                                        guardian: Guardian(name: "G", iin: world.iin(age: 45), applicationNumber: " "))))
             }
-            return "\(alone) | \(noApplication)"
+            let cluster = try await world.cluster()
+            let ward = world.iin(age: 37), ward2 = world.iin(age: 38)
+            try await cluster.consent(cluster.consentForm(ward, declaredIncapable: true))
+            let wireAlone = try await cluster.expectRefusal("ENROLL of an incapable person without a guardian",
+                                                           cluster.enrollMessage(ward, LocalCluster.record(Q.guardian + 1, impression: 0)),
+                                                           .ruleViolation, containing: "[BIO 5]")
+            try await cluster.consent(cluster.consentForm(ward2, declaredIncapable: true,
+                                                          guardian: Guardian(name: "G", iin: world.iin(age: 45), applicationNumber: " ")))
+            let wireNoApplication = try await cluster.expectRefusal("ENROLL with a guardian but no application",
+                                                                   cluster.enrollMessage(ward2, LocalCluster.record(Q.guardian + 2, impression: 0)),
+                                                                   .ruleViolation, containing: "[BIO 5]")
+            return "station: \(alone) | \(noApplication) | coordinator: no guardian \(wireAlone); no application \(wireNoApplication)"
         }),
         RuleScenario(id: "ENR-4", title: "All ten fingers are captured (or each missing one recorded)", layer: .station, lawful: { world in
             let c = try StationKit(world).acceptedCase(age: 30)
@@ -143,7 +214,7 @@ enum StationScenarios {
             let foreign = try await refused("a capture that is not one of the ten fingers") { try s.check(c) }
             return "\(nine) | \(foreign)"
         }),
-        RuleScenario(id: "ENR-5", title: "Damaged fingers: the others are captured, the missing ones recorded with the reason", layer: .station, lawful: { world in
+        RuleScenario(id: "ENR-5", title: "Damaged fingers: the others are captured, the missing ones recorded with the reason", layer: .cluster, lawful: { world in
             let s = try StationKit(world)
             let subject = s.subject(world.iin(age: 30))
             var c = try s.lawfulCase(subject)
@@ -159,7 +230,23 @@ enum StationScenarios {
                              consent: Sample.consent(), by: Sample.operatorActor)
             let stored = try store.currentEnrollment(iin: subject.iin)?.missing ?? []
             try require(stored.map(\.reason) == ["open cut, bandaged", "deformed joint"], "stored exceptions: \(stored)")
-            return "8 captured, 2 recorded: " + stored.map { "\($0.position.displayName.lowercased()) (\($0.reason))" }.joined(separator: ", ")
+            // Over the wire (protocol v2 exceptions): the coordinator stores kind and reason,
+            // and they read back from its store.
+            let cluster = try await world.cluster()
+            let iin = world.iin(age: 30)
+            let record = LocalCluster.record(Q.exceptions, impression: 0)
+            var exceptions = LocalCluster.exceptions(for: record)
+            exceptions[0] = FingerException(position: exceptions[0].position, kind: .wound, reason: "open cut, bandaged")
+            exceptions[1] = FingerException(position: exceptions[1].position, kind: .deformed, reason: "deformed joint")
+            try await cluster.consent(iin)
+            let answer = try await cluster.ask(cluster.enrollMessage(iin, record, exceptions: exceptions))
+            guard case .enrollAnswer(let a) = answer, a.outcome == .enrolled else { throw RuleBroken("ENROLL with exceptions: \(answer)") }
+            let wire = try cluster.store.currentEnrollment(iin: iin)?.missing ?? []
+            try require(wire.count == 6 && wire.contains { $0.position == exceptions[0].position && $0.reason.contains("open cut, bandaged") }
+                        && wire.contains { $0.position == exceptions[1].position && $0.reason.contains("deformed joint") },
+                        "exceptions in the coordinator's store: \(wire)")
+            return "station: 8 captured, 2 recorded: " + stored.map { "\($0.position.displayName.lowercased()) (\($0.reason))" }.joined(separator: ", ")
+                + " | coordinator: 4 captured + 6 exceptions sent in ENROLL, read back from its store with kind and reason (e.g. '\(wire.first { $0.position == exceptions[0].position }!.reason)')"
         }, violation: { world in
             let s = try StationKit(world)
             let subject = s.subject(world.iin(age: 30))
@@ -174,7 +261,21 @@ enum StationScenarios {
                                                                missing: [MissingFinger(position: .rightThumb, reason: "wound")]),
                                  consent: Sample.consent(), by: Sample.operatorActor)
             }
-            return "station: \(unreasoned) | store: \(both)"
+            let cluster = try await world.cluster()
+            let wireIIN = world.iin(age: 30)
+            let record = LocalCluster.record(Q.exceptions + 1, impression: 0)
+            try await cluster.consent(wireIIN)
+            var silent = LocalCluster.exceptions(for: record)
+            silent[0].reason = " "
+            let wireUnreasoned = try await cluster.expectRefusal("ENROLL with an exception without a reason",
+                                                                cluster.enrollMessage(wireIIN, record, exceptions: silent), .ruleViolation,
+                                                                containing: "needs a reason")
+            var twice = LocalCluster.exceptions(for: record)
+            twice[0].position = record.views[0].position
+            let wireBoth = try await cluster.expectRefusal("ENROLL with a finger both captured and excepted",
+                                                          cluster.enrollMessage(wireIIN, record, exceptions: twice), .ruleViolation,
+                                                          containing: "both captured and recorded")
+            return "station: \(unreasoned) | store: \(both) | coordinator: no reason \(wireUnreasoned); captured and excepted \(wireBoth)"
         }),
         RuleScenario(id: "ENR-6", title: "No enrollment when all fingers are missing or have no papillary pattern", layer: .station, lawful: { world in
             let s = try StationKit(world)
@@ -199,7 +300,7 @@ enum StationScenarios {
             }
             return "station: \(station) | store: \(stored)"
         }),
-        RuleScenario(id: "CON-1", title: "Consent is provable: signed by the station, forged or altered consent refused", layer: .station, lawful: { world in
+        RuleScenario(id: "CON-1", title: "Consent is provable: signed by the station, forged or altered consent refused", layer: .cluster, lawful: { world in
             let s = try StationKit(world)
             let c = try s.acceptedCase(age: 30)
             // What the cluster receives and keeps: the canonical document and its signature.
@@ -211,16 +312,39 @@ enum StationScenarios {
                                                    formReference: "rev-1", deleteData: true).message(signedBy: s.identity)
             try require(s.identity.publicKey.isValidSignature(revocation.signature, for: revocation.document),
                         "the revocation is not signed by the station")
-            return "consent \(c.consent!.record.id.prefix(8)) and its revocation signed by \(s.identity.name) (Ed25519) and verified from the stored bytes"
+            // Over the wire: the coordinator keeps the station-signed document (the proof), and a
+            // signed revocation refuses later enrollment of the person.
+            let cluster = try await world.cluster()
+            let iin = world.iin(age: 30)
+            let form = cluster.consentForm(iin)
+            try await cluster.consent(form)
+            // Kept sealed in the store before any enrollment: the document and the station's signature.
+            let kept = try cluster.store.latestConsent(iin: iin)
+            try require(kept.map { cluster.station.identity.publicKey.isValidSignature($0.signature, for: $0.document) } == true
+                        && kept?.document == form.canonicalJSON() && kept?.station == "station-1",
+                        "the coordinator does not keep a document that verifies with the station's key")
+            let revoke = try ConsentRevocation(subjectIIN: iin, subjectName: form.subjectName, date: world.today, operatorEmployee: "op-0001",
+                                               branch: "Astana-Esil-3", station: cluster.station.identity.name, formReference: "rev-2",
+                                               deleteData: false).message(signedBy: cluster.station.identity)
+            guard case .consentAnswer = try await cluster.ask(.consent(revoke)) else { throw RuleBroken("the revocation was not recorded") }
+            let afterRevocation = try await cluster.expectRefusal("ENROLL after the consent was revoked",
+                                                                 cluster.enrollMessage(iin, LocalCluster.record(Q.proof, impression: 0)), .consentRequired)
+            return "station: consent \(c.consent!.record.id.prefix(8)) and its revocation signed by \(s.identity.name) (Ed25519) and verified from the stored bytes | coordinator: the CONSENT document kept and verifying with station-1's key; the signed revocation recorded, ENROLL then \(afterRevocation)"
         }, violation: { world in
             let s = try StationKit(world)
             let subject = s.subject(world.iin(age: 30))
             var c = try s.lawfulCase(subject)
             c.consent = try s.consent(for: subject, signer: try NodeIdentity(name: "station-9", signingKey: Curve25519.Signing.PrivateKey()))
             let forged = try await refused("consent signed by an unknown key") { try s.check(c) }
-            return "consent signed by a key other than the station's: \(forged)"
+            let cluster = try await world.cluster()
+            let iin = world.iin(age: 30)
+            let foreign = try NodeIdentity(name: "station-1", signingKey: Curve25519.Signing.PrivateKey())
+            let wireForged = try await cluster.expectRefusal("CONSENT signed by another key",
+                                                            try cluster.consentMessage(cluster.consentForm(iin), signer: foreign), .badConsentSignature)
+            try require(try cluster.store.latestConsent(iin: iin) == nil, "the forged consent was kept")
+            return "station: consent signed by a key other than the station's: \(forged) | coordinator: CONSENT signed by another key \(wireForged), nothing kept"
         }),
-        RuleScenario(id: "CON-2", title: "The consent record holds operator, subject, term, third-party, cross-border and publication", layer: .station, lawful: { world in
+        RuleScenario(id: "CON-2", title: "The consent record holds operator, subject, term, third-party, cross-border and publication", layer: .cluster, lawful: { world in
             let s = try StationKit(world)
             let subject = s.subject(world.iin(age: 30))
             let record = try s.consent(for: subject).record
@@ -239,7 +363,19 @@ enum StationScenarios {
                                                             .map { MissingFinger(position: $0, reason: "bandaged") }),
                              consent: consent, by: Sample.operatorActor)
             try require(try store.consents(iin: subject.iin) == [consent], "the stored consent differs")
-            return "\(fields.count) fields filled (term '\(record.term)', third parties \(record.thirdPartyTransfer), cross-border \(record.crossBorderTransfer), publication \(record.publication)); store returns the consent unchanged"
+            // Over the wire: the coordinator keeps every [PD 8.4] field of the signed form with the person.
+            let cluster = try await world.cluster()
+            let iin = world.iin(age: 30)
+            let form = cluster.consentForm(iin, name: "Fields Person", term: "5 years")
+            try await cluster.consent(form)
+            let answer = try await cluster.ask(cluster.enrollMessage(iin, LocalCluster.record(Q.fields, impression: 0)))
+            guard case .enrollAnswer(let a) = answer, a.outcome == .enrolled else { throw RuleBroken("ENROLL: \(answer)") }
+            guard let wire = try cluster.store.consents(iin: iin).first else { throw RuleBroken("no consent with the person") }
+            try require(wire.operatorName == form.operatorOrganisation && wire.operatorBIN == form.operatorBIN && wire.term == "5 years"
+                        && wire.thirdPartyTransfer == form.thirdPartyTransfer && wire.crossBorderTransfer == form.crossBorderTransfer
+                        && wire.publication == form.publication && wire.signed?.subjectName == "Fields Person" && wire.signed?.subjectIIN == iin.digits,
+                        "the coordinator's stored consent differs from the form: \(wire)")
+            return "station: \(fields.count) fields filled (term '\(record.term)', third parties \(record.thirdPartyTransfer), cross-border \(record.crossBorderTransfer), publication \(record.publication)); store returns the consent unchanged | coordinator: operator \(wire.operatorName) (BIN \(wire.operatorBIN)), subject, term '\(wire.term)' and the three flags kept with the person from the wire CONSENT"
         }, violation: { world in
             let s = try StationKit(world)
             let subject = s.subject(world.iin(age: 30))
@@ -249,7 +385,16 @@ enum StationScenarios {
             altered.crossBorderTransfer = true
             c.consent = try SignedConsent(document: altered.canonicalJSON(), signature: c.consent!.signature)
             let refusedAltered = try await refused("a consent whose cross-border flag was changed after signing") { try s.check(c) }
-            return "cross-border flag flipped after signing: \(refusedAltered)"
+            let cluster = try await world.cluster()
+            let iin = world.iin(age: 30)
+            let form = cluster.consentForm(iin)
+            var flipped = form
+            flipped.crossBorderTransfer = true
+            let signature = Array(try cluster.station.identity.signingKey.signature(for: form.canonicalJSON()))
+            let wireAltered = try await cluster.expectRefusal("CONSENT whose cross-border flag was changed after signing",
+                                                             .consent(ConsentRequest(iin: iin, action: .granted, document: flipped.canonicalJSON(),
+                                                                                     signature: signature)), .badConsentSignature)
+            return "station: cross-border flag flipped after signing: \(refusedAltered) | coordinator: the same altered CONSENT \(wireAltered)"
         }),
     ]
 }

@@ -13,6 +13,7 @@ import Logging
 /// | `POST /admin/{add-worker,remove-worker,drain,reconcile}?worker=NAME&address=URL` | coordinator only; `Authorization: Bearer TOKEN` |
 /// | `GET /status` | coordinator with an incident journal: planned maintenance and open incidents [LEX 42] (public: no personal data) |
 /// | `GET /subjects/{iin}/report?request=REF` | coordinator only; the subject report [PD 8-1] for branch staff; `Authorization: Bearer SESSION` (an access-layer session after multi-factor login) |
+/// | `GET /subjects/{iin}/export?request=REF` | coordinator only; the subject's own dactyloscopic record (ISO/IEC 19794-2 templates + manifest) [DACT 140]; same gating as the report |
 public struct OpsEndpoint: Sendable {
     public var ready: @Sendable () -> Bool
     public var metrics: @Sendable () -> String
@@ -26,13 +27,18 @@ public struct OpsEndpoint: Sendable {
     public var subjectReport: (@Sendable (_ iin: String, _ request: String, _ session: String) async -> (status: Int, body: String))?
     /// The announcements JSON (maintenance, open incidents); nil or returning nil: 404.
     public var status: (@Sendable () -> String?)?
+    /// Exports the subject's own record for a session token (authorisation and audit are
+    /// the caller's: `SubjectExports.answer`); nil: 404.
+    public var subjectExport: (@Sendable (_ iin: String, _ request: String, _ session: String) async -> (status: Int, body: String))?
 
     public init(ready: @escaping @Sendable () -> Bool, metrics: @escaping @Sendable () -> String,
                 cluster: @escaping @Sendable () -> String, adminToken: String? = nil,
                 admin: (@Sendable (String, String, String) async -> (status: Int, body: String))? = nil,
                 status: (@Sendable () -> String?)? = nil,
-                subjectReport: (@Sendable (String, String, String) async -> (status: Int, body: String))? = nil) {
+                subjectReport: (@Sendable (String, String, String) async -> (status: Int, body: String))? = nil,
+                subjectExport: (@Sendable (String, String, String) async -> (status: Int, body: String))? = nil) {
         self.status = status
+        self.subjectExport = subjectExport
         self.ready = ready
         self.metrics = metrics
         self.cluster = cluster
@@ -48,7 +54,7 @@ public struct OpsEndpoint: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         let ready = self.ready, metrics = self.metrics, cluster = self.cluster, token = adminToken, admin = self.admin
-        let subjectReport = self.subjectReport, status = self.status
+        let subjectReport = self.subjectReport, status = self.status, subjectExport = self.subjectExport
         router.get("status") { _, _ -> Response in
             guard let body = status?() else { return Self.text(.notFound, "{\"error\": \"no incident journal here\"}\n", type: "application/json") }
             return Self.text(.ok, body + "\n", type: "application/json")
@@ -67,16 +73,19 @@ public struct OpsEndpoint: Sendable {
             let (status, body) = await admin(action, query.get("worker") ?? "", query.get("address") ?? "")
             return Self.text(HTTPResponse.Status(code: status), body + "\n", type: "application/json")
         }
-        router.get("subjects/:iin/report") { request, context -> Response in
-            guard let subjectReport else { return Self.text(.notFound, "{\"error\": \"subject reports are not served here\"}\n", type: "application/json") }
-            // The session token of a branch operator's multi-factor login; the admin token is
-            // deliberately not accepted: operations staff have no business reading it.
-            guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.count > 7 else {
-                return Self.text(.unauthorized, "{\"error\": \"a session token is required (Authorization: Bearer …)\"}\n", type: "application/json")
+        // Both subject routes take the session token of a branch operator's multi-factor
+        // login; the admin token is deliberately not accepted: operations staff have no
+        // business reading a person's data.
+        for (route, handler, what) in [("report", subjectReport, "subject reports"), ("export", subjectExport, "subject exports")] {
+            router.get("subjects/:iin/\(route)") { request, context -> Response in
+                guard let handler else { return Self.text(.notFound, "{\"error\": \"\(what) are not served here\"}\n", type: "application/json") }
+                guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.count > 7 else {
+                    return Self.text(.unauthorized, "{\"error\": \"a session token is required (Authorization: Bearer …)\"}\n", type: "application/json")
+                }
+                let (status, body) = await handler(context.parameters.get("iin") ?? "",
+                                                   request.uri.queryParameters.get("request") ?? "", String(header.dropFirst(7)))
+                return Self.text(HTTPResponse.Status(code: status), body + "\n", type: "application/json")
             }
-            let (status, body) = await subjectReport(context.parameters.get("iin") ?? "",
-                                                     request.uri.queryParameters.get("request") ?? "", String(header.dropFirst(7)))
-            return Self.text(HTTPResponse.Status(code: status), body + "\n", type: "application/json")
         }
         return router
     }

@@ -9,6 +9,9 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case enrollAnswer = 0x81, identifyAnswer = 0x82, verifyAnswer = 0x83, updateAnswer = 0x84
     case deleteAnswer = 0x85, pong = 0x86, pendingJobsAnswer = 0x87, referenceCountAnswer = 0x88
     case statusAnswer = 0x89, consentAnswer = 0x8A, recordAnswer = 0x8B, adjudicateAnswer = 0x8C
+    // Login of an account over the wire (LoginMessages.swift).
+    case loginChallenge = 0x0D, login = 0x0E, logout = 0x0F
+    case loginChallengeAnswer = 0x8D, loginAnswer = 0x8E, logoutAnswer = 0x8F
     // Store replication (ReplicationMessages.swift).
     case replicate = 0x10, replicateKeys = 0x11, replicaStatus = 0x12, promote = 0x13
     case replicateAnswer = 0x90, replicateKeysAnswer = 0x91, replicaStatusAnswer = 0x92, promoteAnswer = 0x93
@@ -98,6 +101,21 @@ public struct WireErrorCode: RawRepresentable, Hashable, Sendable {
     /// The requester's session is not live (expired, revoked, account blocked), does not
     /// belong to the account or role claimed, or the user agreement is unsigned [LEX 15–18].
     public static let sessionRequired = WireErrorCode(rawValue: 18)
+    // 19–20: held enrollments (another branch of work).
+    /// LOGIN refused on the credentials: unknown account, no / mismatched / foreign /
+    /// expired certificate, unsupported key, a signature that does not verify, an agreement
+    /// signature that does not verify. The text starts with the stable failure code
+    /// (`certificate-expired: …`) [LEX 18].
+    public static let loginRefused = WireErrorCode(rawValue: 21)
+    /// LOGIN refused because the account may not log in now: blocked (dismissal,
+    /// suspension, violation, 60 days idle) or locked out after repeated failures [LEX 15, 16].
+    public static let accountLocked = WireErrorCode(rawValue: 22)
+    /// LOGIN refused: the challenge is unknown, expired, already used, or was issued for
+    /// another account or to another client; ask for a new one.
+    public static let challengeInvalid = WireErrorCode(rawValue: 23)
+    /// LOGIN refused on the second factor: none given, none enrolled, a wrong or reused
+    /// one-time code, a fingerprint that does not match [Informatization law 36.1, LEX 18].
+    public static let secondFactorRefused = WireErrorCode(rawValue: 24)
 }
 
 public struct EnrollRequest: Equatable, Sendable {
@@ -274,6 +292,8 @@ public enum WireMessage: Equatable, Sendable {
     case error(code: WireErrorCode, message: String)
     /// Store replication between primary and standbys (ReplicationMessages.swift).
     case replication(ReplicationMessage)
+    /// Login of an account: challenge, login, logout (LoginMessages.swift).
+    case login(LoginMessage)
 
     /// The oldest protocol version that can carry this message: 3 for an IDENTIFY or VERIFY
     /// with a requester, 2 for an ENROLL or UPDATE with finger exceptions; everything else
@@ -318,6 +338,7 @@ public enum WireMessage: Equatable, Sendable {
         case .cluster(let m): m.type
         case .error: .error
         case .replication(let m): m.type
+        case .login(let m): m.type
         }
     }
 
@@ -384,6 +405,8 @@ public enum WireMessage: Equatable, Sendable {
         case .error(let code, let message):
             w.u16(code.rawValue); w.text(message)
         case .replication(let m):
+            m.encode(into: &w)
+        case .login(let m):
             m.encode(into: &w)
         }
         return w.bytes
@@ -482,6 +505,8 @@ public enum WireMessage: Equatable, Sendable {
         case .replicate, .replicateAnswer, .replicateKeys, .replicateKeysAnswer, .replicaStatus, .replicaStatusAnswer,
              .promote, .promoteAnswer:
             message = .replication(try ReplicationMessage.decode(type: type, reader: &r))
+        case .loginChallenge, .login, .logout, .loginChallengeAnswer, .loginAnswer, .logoutAnswer:
+            message = .login(try LoginMessage.decode(type: type, reader: &r))
         default:
             guard let m = try ClusterMessage.decode(type: type, reader: &r) else { throw .unknownMessageType(type.rawValue) }
             message = .cluster(m)

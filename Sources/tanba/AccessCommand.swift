@@ -6,6 +6,7 @@ import TanbaCompliance
 import TanbaCore
 import TanbaSQLite
 import TanbaStore
+import TanbaWire
 
 struct AccessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +18,7 @@ struct AccessCommand: ParsableCommand {
             \(AccessKeyFile.environmentVariable). Times are Astana time (UTC+5).
             """,
         subcommands: [AccessApply.self, AccessApprove.self, AccessRefuse.self, AccessPending.self, AccessBlock.self,
-                      AccessBlockInactive.self, AccessTOTP.self, AccessRegisterCertificate.self, AccessSubjectReport.self, AccessSupervisorReport.self,
+                      AccessBlockInactive.self, AccessTOTP.self, AccessRegisterCertificate.self, AccessSubjectReport.self, AccessSubjectExport.self, AccessSupervisorReport.self,
                       AccessRoles.self, AccessComplianceCommand.self])
 }
 
@@ -245,6 +246,63 @@ struct AccessSubjectReport: ParsableCommand {
             print(SubjectTransparency.text(report))
         }
     }
+}
+
+struct AccessSubjectExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subject-export",
+        abstract: "The person's own dactyloscopic record on their request: ISO/IEC 19794-2 templates per finger, capture facts, exceptions, manifest.",
+        discussion: """
+            Through the coordinator (--ops HOST:PORT, its ops endpoint: GET /subjects/IIN/export) or offline on the \
+            coordinator's files (--store with the master key, and the access database --db/--key-file). Either way a \
+            branch operator's or supervisor's session is required (--session-file from `tanba client login`, or \
+            --session), the person's written request is cited (--request), and the export is written to the store's \
+            audit log as `export-own-record` (a transfer in the subject report). Writes manifest.json and one \
+            .fmr file per captured finger into --out.
+            """)
+    @Option(help: "The person's IIN.") var iin: String
+    @Option(help: "Reference of the person's written request at the branch.") var request: String
+    @Option(help: "Directory to write manifest.json and the templates into.") var out: String
+    @Option(help: "The coordinator's ops endpoint, HOST:PORT.") var ops: String?
+    @Option(help: "Session file written by `tanba client login --session-out`.") var sessionFile: String?
+    @Option(help: "Session token (instead of --session-file).") var session: String?
+    @Option(help: "Offline: the coordinator's store database.") var store: String?
+    @Option(help: "Master key file of the store (with --store).") var masterKeyFile: String?
+    @OptionGroup var access: AccessOptions
+
+    func run() async throws {
+        guard let token = try session ?? sessionFile.map({ try SessionFile.read($0).session }) else {
+            throw CommandError("a branch staff session is required: --session-file or --session")
+        }
+        let export: SubjectExports.Export
+        if let ops {
+            let (status, body) = try await HTTPGet.bearer("http://\(ops)/subjects/\(iin)/export?request=\(Self.escaped(request))", token: token)
+            guard status == 200 else { throw CommandError("export refused (HTTP \(status)): \(body)") }
+            export = try JSONDecoder().decode(SubjectExports.Export.self, from: Data(body.utf8))
+        } else if let store {
+            let person: IIN
+            do { person = try IIN(iin) } catch { throw CommandError("--iin: \(error)") }
+            let opened = try Store(path: store, master: try MasterKey.load(file: masterKeyFile))
+            let registry = try access.registry()
+            // Checking a live session needs no CA (only a login does), but TrustedAuthorities
+            // wants one: a throwaway that can never have issued a user certificate.
+            let unused = try DevelopmentPKI.makeCA(commonName: "offline export: no logins here", years: 1).certificatePEM
+            let control = AccessControl(authenticator: Authenticator(registry: registry, trust: try TrustedAuthorities(pems: [unused])))
+            switch try SubjectExports.export(store: opened, control: control, token: token, iin: person, request: request) {
+            case .refused(let decision): throw CommandError("export refused: \(decision.reason)")
+            case .notEnrolled: throw CommandError("no enrolled person has IIN \(iin)")
+            case .exported(let e): export = e
+            }
+        } else {
+            throw CommandError("pass --ops HOST:PORT (through the coordinator) or --store PATH (offline)")
+        }
+        try SubjectExports.write(export, to: out)
+        print(try Output.json(["directory": out, "fingers": "\(export.manifest.fingers.count)",
+                               "exceptions": "\(export.manifest.exceptions.count)", "manifest": "manifest.json"]))
+    }
+
+    static func escaped(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "=", "+"])) ?? s }
+
 }
 
 struct AccessSupervisorReport: ParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -146,10 +147,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
                                                      from: Data(try Output.readFile(ConfigFile.resolve(file, relativeTo: config))))
                 return StaticProceedings(table.mapValues(Set.init))
             }
+            let agreement = try a.agreementFile.map {
+                String(decoding: try Output.readFile(ConfigFile.resolve($0, relativeTo: config)), as: UTF8.self)
+            } ?? CoordinatorAccess.defaultAgreement
             return CoordinatorAccess(
                 control: AccessControl(authenticator: Authenticator(registry: registry, trust: try TrustedAuthorities(pems: pems)),
                                        policy: AccessPolicy(proceedings: proceedings)),
-                journal: try IncidentJournal(path: ConfigFile.resolve(a.db, relativeTo: config)))
+                journal: try IncidentJournal(path: ConfigFile.resolve(a.db, relativeTo: config)), agreementText: agreement)
         }
         if access == nil {
             logger.warning("no access section: station requests are not checked against the access policy and requests on an authority's basis are refused (development mode)")
@@ -212,6 +216,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
                     // rare enough to run on the cooperative pool.
                     { iin, request, session in
                         SubjectReports.answer(store: store, control: control, session: session, iin: iin, request: request)
+                    }
+                },
+                subjectExport: reports.map { control -> @Sendable (String, String, String) async -> (status: Int, body: String) in
+                    { iin, request, session in
+                        SubjectExports.answer(store: store, control: control, session: session, iin: iin, request: request)
                     }
                 })
             services.append(try endpoint.application(listen: ops.listen, logger: Logger(label: "tanba.ops")))
@@ -422,9 +431,9 @@ enum Synthetic {
 struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
-        abstract: "Talk to the coordinator as a capture station (enroll, identify, verify, update, delete, status) or an examiner (held, adjudicate); JSON out.",
-        subcommands: [ClientEnroll.self, ClientIdentify.self, ClientVerify.self, ClientUpdate.self, ClientDelete.self, ClientStatus.self,
-                      ClientHeld.self, ClientAdjudicate.self])
+        abstract: "Talk to the coordinator as a capture station, an authority's client or an examiner: enroll, identify, verify, view, update, delete, status, login, logout, held, adjudicate (JSON out).",
+        subcommands: [ClientEnroll.self, ClientIdentify.self, ClientVerify.self, ClientView.self, ClientUpdate.self, ClientDelete.self,
+                      ClientStatus.self, ClientLogin.self, ClientLogout.self, ClientHeld.self, ClientAdjudicate.self])
 }
 
 enum Render {
@@ -471,6 +480,10 @@ enum Render {
                                                 "possible_duplicates": candidates($0.candidates)] as [String: Any] }])
         case .pendingJobsAnswer(let count):
             return json(["pending_jobs": Int(count)])
+        case .recordAnswer(let v):
+            return json(["iin": v.iin.digits, "full_name": v.fullName, "captured": v.captured.map { Int($0.rawValue) },
+                         "missing": v.missing.map { ["position": Int($0.position.rawValue), "reason": $0.reason] },
+                         "branch": v.branch, "captured_at": v.capturedAt])
         default:
             return json(["answer": "\(message)"])
         }
@@ -496,6 +509,7 @@ struct ClientEnroll: AsyncParsableCommand {
 /// The requester of an authority's or examiner's request (protocol v3): the session of a
 /// multi-factor login on the coordinator's access database, the account, role and basis.
 struct RequesterOptions: ParsableArguments {
+    @Option(help: "Session file written by `tanba client login --session-out` (session, account and role).") var sessionFile: String?
     @Option(help: "Session token of the account's login (omit: the request is the station's, as a branch operator).") var session: String?
     @Option(help: "The account (login) the session belongs to.") var account: String?
     @Option(help: "The role the account acts in (e.g. investigator-police, examiner).") var role: String?
@@ -503,8 +517,15 @@ struct RequesterOptions: ParsableArguments {
     @Option(name: .customLong("case"), help: "Case number (or adjudication / form reference).") var caseNumber: String = ""
 
     func requester() throws -> Requester? {
+        var session = session, account = account, role = role
+        if let sessionFile {
+            let saved = try SessionFile.read(sessionFile)
+            session = saved.session
+            account = account ?? saved.account
+            role = role ?? saved.role
+        }
         guard let session else { return nil }
-        guard let account, let role, let basis else { throw CommandError("--session needs --account, --role and --basis") }
+        guard let account, let role, let basis else { throw CommandError("a session needs --basis (and --account, --role unless a --session-file gives them)") }
         let kinds: [String: Requester.BasisKind] = ["criminal": .criminal, "administrative": .administrative,
                                                     "administrative-offence": .administrativeOffence, "civil": .civil,
                                                     "enforcement": .enforcement, "search": .search, "adjudication": .adjudication,
@@ -538,6 +559,130 @@ struct ClientVerify: AsyncParsableCommand {
         let iin = try IIN.resolve(iin, person: iinOfPerson ?? input.syntheticPerson)
         print(Render.answer(try await client.call(.verify(VerifyRequest(claimedIIN: iin, probe: try input.record(),
                                                                         requester: try requester.requester())))))
+    }
+}
+
+struct ClientView: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "view", abstract: "VIEW_RECORD: a person's identity and enrollment facts (no templates), on a session and basis.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "The person's IIN.") var iin: String?
+    @Option(help: "Synthetic person N's IIN instead of --iin.") var syntheticPerson: Int?
+    @OptionGroup var requester: RequesterOptions
+    func run() async throws {
+        let iin = try IIN.resolve(iin, person: syntheticPerson)
+        guard let r = try requester.requester() else { throw CommandError("VIEW_RECORD needs a session: --session-file (or --session, --account, --role) and --basis") }
+        print(Render.answer(try await client.call(.viewRecord(ViewRecordRequest(iin: iin, requester: r)))))
+    }
+}
+
+/// What `tanba client login --session-out` keeps (mode 0600: the token is a bearer secret).
+struct SessionFile: Codable {
+    var session: String
+    var account: String
+    var role: String
+    var expiresAt: String
+    var agreementSigned: Bool
+    /// The client node it was issued to (the coordinator accepts it only from that node).
+    var client: String
+
+    static func read(_ path: String) throws -> SessionFile {
+        do { return try JSONDecoder().decode(SessionFile.self, from: Data(try Output.readFile(path))) } catch let e as CommandError {
+            throw e
+        } catch { throw CommandError("\(path) is not a session file: \(error)") }
+    }
+
+    func write(_ path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(self)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw CommandError("cannot write \(path)") }
+        defer { close(fd) }
+        // An existing file keeps its mode on O_TRUNC: make sure it is the owner's only.
+        fchmod(fd, 0o600)
+        let written = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        guard written == data.count else { throw CommandError("short write to \(path)") }
+    }
+}
+
+/// The user's private key for the login challenge: PEM, P-256 (PKCS#8 or SEC1) or Ed25519 (PKCS#8).
+enum UserKey {
+    static func signer(path: String) throws -> ([UInt8]) throws -> [UInt8] {
+        let pem = String(decoding: try Output.readFile(path), as: UTF8.self)
+        if let key = try? P256.Signing.PrivateKey(pemRepresentation: pem) {
+            return { Array(try key.signature(for: $0).derRepresentation) }
+        }
+        if let key = try? DevelopmentPKI.signingKey(pem: pem) {
+            return { Array(try key.signature(for: $0)) }
+        }
+        throw CommandError("\(path): not a P-256 or Ed25519 private key in PEM")
+    }
+}
+
+struct ClientLogin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "login",
+        abstract: "Multi-factor login of an account at the coordinator (certificate key + one-time code); writes the session file.",
+        discussion: """
+            LOGIN_CHALLENGE, then LOGIN with the challenge signed by --key (the private key of the certificate \
+            registered for the account: `tanba access register-certificate`) and --totp (the authenticator's \
+            current code: `tanba access totp-enroll`). At the first login the user agreement must be accepted \
+            (--accept-agreement signs the text the coordinator sent with the challenge; without it the session \
+            is refused for every request). The session is bound to this client node and lasts 30 minutes. \
+            Typed refusals: ERROR 21 credentials, 22 blocked or locked out, 23 challenge, 24 second factor.
+            """)
+    @OptionGroup var client: ClientOptions
+    @Option(help: "The account (login).") var account: String
+    @Option(help: "PEM file of the private key of the account's registered certificate.") var key: String
+    @Option(help: "The one-time code (6 digits) of the account's authenticator.") var totp: String?
+    @Flag(help: "Accept (sign) the user agreement the coordinator sends; needed at the first login.") var acceptAgreement = false
+    @Flag(help: "Print the user agreement in force and stop (no login).") var showAgreement = false
+    @Option(help: "Write the session (token, account, role, expiry) to this file, mode 0600.") var sessionOut: String?
+
+    func run() async throws {
+        let (caller, c, transport) = try client.caller()
+        defer { transport.shutdown() }
+        if showAgreement {
+            guard case .login(.challengeAnswer(let a)) = try await caller.call(.login(.challenge(account: account)), to: c.coordinatorName,
+                                                                               at: c.coordinator, deadline: .milliseconds(c.deadlineMs)) else {
+                throw CommandError("the coordinator did not answer with a challenge")
+            }
+            print(a.agreementText)
+            return
+        }
+        let sign = try UserKey.signer(path: key)
+        let answer: LoginAnswer
+        do {
+            answer = try await caller.login(account: account, secondFactor: totp.map { .totp($0) } ?? .none, acceptAgreement: acceptAgreement,
+                                            sign: sign, to: c.coordinatorName, at: c.coordinator, deadline: .milliseconds(c.deadlineMs)).session
+        } catch {
+            throw CommandError("login refused: \(error)")
+        }
+        let saved = SessionFile(session: answer.session, account: answer.account, role: answer.role, expiresAt: answer.expiresAt,
+                                agreementSigned: answer.agreementSigned, client: caller.identity.name)
+        if let sessionOut { try saved.write(sessionOut) }
+        // The token is printed only when it is not written to a file.
+        var shown: [String: Any] = ["account": answer.account, "role": answer.role, "expires_at": answer.expiresAt,
+                                    "second_factor": answer.secondFactor, "agreement_signed": answer.agreementSigned,
+                                    "agreement_signed_at": answer.agreementSignedAt, "client": caller.identity.name]
+        if let sessionOut { shown["session_file"] = sessionOut } else { shown["session"] = answer.session }
+        if !answer.agreementSigned { shown["note"] = "the user agreement is not signed: every request will be refused; log in again with --accept-agreement" }
+        print(Render.json(shown))
+    }
+}
+
+struct ClientLogout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "logout", abstract: "End the session of a session file.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Session file written by `tanba client login`.") var sessionFile: String
+    func run() async throws {
+        let saved = try SessionFile.read(sessionFile)
+        guard case .login(.logoutAnswer(let ended)) = try await client.call(.login(.logout(session: saved.session))) else {
+            throw CommandError("the coordinator did not answer the logout")
+        }
+        try? FileManager.default.removeItem(atPath: sessionFile)
+        print(Render.json(["ended": ended, "account": saved.account]))
     }
 }
 

@@ -31,6 +31,9 @@ struct AccessConfig: Codable {
     var proceedings: String?
     /// How often the 60-day sweep and the health monitoring for the incident journal run.
     var housekeepingIntervalMs: Int?
+    /// Text file of the user agreement in force, sent with every login challenge and signed
+    /// at first login [LEX 17]; default: `CoordinatorAccess.defaultAgreement`.
+    var agreementFile: String?
 }
 
 struct PeerConfig: Codable {

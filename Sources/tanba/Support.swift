@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import TanbaCore
 import TanbaImaging
 
@@ -38,5 +41,16 @@ enum TemplateSource {
         } catch .unknownResolution {
             throw CommandError("\(path): the image does not state its resolution; pass --dpi (e.g. --dpi 500)")
         }
+    }
+}
+
+/// A GET with a bearer token (the coordinator's ops endpoint); status and body.
+enum HTTPGet {
+    static func bearer(_ url: String, token: String) async throws -> (Int, String) {
+        guard let u = URL(string: url) else { throw CommandError("bad URL \(url)") }
+        var request = URLRequest(url: u)
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
 }

@@ -28,8 +28,8 @@ final class AccessAccounts: @unchecked Sendable {
     let journal: IncidentJournal
     let caKey = P256.Signing.PrivateKey()
     let ca: Certificate
-    private var keys: [String: P256.Signing.PrivateKey] = [:]
-    private var totps: [String: TOTP] = [:]
+    var keys: [String: P256.Signing.PrivateKey] = [:]
+    var totps: [String: TOTP] = [:]
     private var serial = 0
 
     init(proceedings: (any ProceedingsRegistry)? = nil, start: Date = Date()) throws {
@@ -53,8 +53,18 @@ final class AccessAccounts: @unchecked Sendable {
 
     var coordinatorAccess: CoordinatorAccess { CoordinatorAccess(control: control, journal: journal, clock: clock.clock) }
 
+    /// A user certificate for `key`, issued by the test CA (or signed by `issuerKey` under the
+    /// CA's name: a certificate the trusted CA never issued).
+    func certificate(_ login: String, key: P256.Signing.PrivateKey, validFor: TimeInterval = 365 * 86400,
+                     issuerKey: P256.Signing.PrivateKey? = nil) throws -> String {
+        try Certificate(version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: clock.now - 60,
+                        notValidAfter: clock.now + validFor, issuer: ca.subject, subject: try DistinguishedName { CommonName(login) },
+                        signatureAlgorithm: .ecdsaWithSHA256, extensions: Certificate.Extensions(),
+                        issuerPrivateKey: .init(issuerKey ?? caKey)).serializeAsPEM().pemString
+    }
+
     /// An approved account with a certificate from the CA and a TOTP secret.
-    func account(_ login: String, _ role: Role) throws {
+    func account(_ login: String, _ role: Role, certificateValidFor: TimeInterval = 365 * 86400) throws {
         serial += 1
         var n = serial, made: IIN? = nil
         while made == nil { made = IIN.make(birthDate: .init(year: 1979, month: 5, day: 6), sex: .male, serial: n); n += 1 }
@@ -65,11 +75,7 @@ final class AccessAccounts: @unchecked Sendable {
         try registry.approve(id, by: "sp-0")
         let key = P256.Signing.PrivateKey()
         keys[login] = key
-        let pem = try Certificate(version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: clock.now - 60,
-                                  notValidAfter: clock.now + 365 * 86400, issuer: ca.subject,
-                                  subject: try DistinguishedName { CommonName(login) }, signatureAlgorithm: .ecdsaWithSHA256,
-                                  extensions: Certificate.Extensions(), issuerPrivateKey: .init(caKey)).serializeAsPEM().pemString
-        try auth.registerCertificate(login, pem: pem, by: "sp-0")
+        try auth.registerCertificate(login, pem: try certificate(login, key: key, validFor: certificateValidFor), by: "sp-0")
         totps[login] = try registry.enrollTOTP(login, by: "sp-0")
     }
 

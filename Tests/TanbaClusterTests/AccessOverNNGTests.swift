@@ -8,7 +8,7 @@ import TanbaWire
 
 /// The coordinator's access gate over real nng (mutual TLS on 127.0.0.1): a version-3
 /// IDENTIFY with the requester is decided and answered, a refused one comes back as ERROR 17
-/// and is logged.
+/// and is logged; a login over the wire opens a session IDENTIFY then accepts.
 @Suite(.serialized) struct AccessOverNNGTests {
     @Test func authorityRequestsAreDecidedOverMutualTLS() async throws {
         let pki = FileManager.default.temporaryDirectory.appendingPathComponent("tanba-access-pki-\(UUID().uuidString)").path
@@ -51,5 +51,21 @@ import TanbaWire
         let logged = try cluster.coordinator.store.audit.entries().dropFirst(before).map(\.entry)
         #expect(logged.map(\.actor) == ["inv-1", "bf-1"] && logged[0].result.hasPrefix("allowed")
                 && logged[1].result.hasPrefix("refused: basis-kind-not-allowed"), "\(logged)")
+
+        // Login over the same mutual-TLS connection (LOGIN_CHALLENGE, LOGIN): the session the
+        // coordinator issues to station-1 is then accepted for IDENTIFY from station-1.
+        try accounts.account("inv-w", .investigatorPolice)
+        let (_, wire) = try await cluster.station.login(
+            account: "inv-w", secondFactor: .totp(accounts.totps["inv-w"]!.code(at: accounts.clock.now)), acceptAgreement: true,
+            sign: { Array(try accounts.keys["inv-w"]!.signature(for: $0).derRepresentation) },
+            to: "coordinator", at: cluster.coordinatorAddress, deadline: .seconds(30))
+        #expect(wire.agreementSigned && wire.role == "investigator-police")
+        let viaWire = try await cluster.answer(.identify(IdentifyRequest(probe: People.probe(6), topK: 3, requester:
+            accounts.requester(wire.session, "inv-w", .investigatorPolice, .criminal, "261500031000117"))))
+        guard case .identifyAnswer(let w) = viaWire else { Issue.record("the wire-issued session was refused over nng: \(viaWire)"); return }
+        #expect(w.candidates.first?.iin == People.iin(6))
+        let tail = try cluster.coordinator.store.audit.entries().suffix(2).map(\.entry)
+        #expect(tail.map(\.operation) == ["login", "identify"] && tail.allSatisfy { $0.actor == "inv-w" && $0.result.hasPrefix("allowed") },
+                "\(tail)")
     }
 }

@@ -69,8 +69,25 @@ enum WireFixtures {
                                                                 candidates: [candidate(5), candidate(6)])],
                                                coverage: ShardCoverage(contributed: [3]))),
             .error(code: .invalidArgument, message: "top-K must be 1…1000"),
-        ] + replicationMessages + clusterMessages
+        ] + replicationMessages + clusterMessages + loginMessages
     }()
+
+    /// One of every login message (LoginMessages.swift).
+    static let loginMessages: [WireMessage] = [
+        .login(.challenge(account: "inv-1")),
+        .login(.login(LoginRequest(account: "inv-1", nonce: String(repeating: "5a", count: 32), signature: Array(repeating: 0x30, count: 71),
+                                   secondFactor: .totp("123456"), agreementSignature: Array(repeating: 0x31, count: 70)))),
+        .login(.login(LoginRequest(account: "ex-1", nonce: "n", signature: Array(repeating: 7, count: 64),
+                                   secondFactor: .fingerprint(record(fingers: [.rightIndex], seed: 9))))),
+        .login(.login(LoginRequest(account: "op-1", nonce: "n", signature: [1], secondFactor: .none))),
+        .login(.logout(session: String(repeating: "cd", count: 32))),
+        .login(.challengeAnswer(LoginChallengeAnswer(nonce: "ab12", expiresAt: "2026-11-21T10:02:00.000+05:00",
+                                                     agreementText: "Пайдаланушы келісімі — user agreement v1"))),
+        .login(.loginAnswer(LoginAnswer(session: String(repeating: "ef", count: 32), expiresAt: "2026-11-21T10:30:00.000+05:00",
+                                        account: "inv-1", role: "investigator-police", secondFactor: "totp", agreementSigned: true,
+                                        agreementSignedAt: "2026-11-21T10:00:00.000+05:00"))),
+        .login(.logoutAnswer(ended: true)),
+    ]
 
     /// One of every replication message (ReplicationMessages.swift).
     static let replicationMessages: [WireMessage] = {
