@@ -205,6 +205,12 @@ public final class GalleryShard: @unchecked Sendable {
     private func retire(_ slot: Int) {
         live[slot] = false
         index[keys[slot]] = nil
+        // Same-day deletion [BIO 11] reaches worker memory too: the slot stays (slots are
+        // never reused) but its minutiae and owner are overwritten, so a deleted or
+        // re-enrolled person's biometric data is gone from the process at once, not at the
+        // next reload. Every reader skips retired slots (`live`).
+        for m in Int(offsets[slot])..<Int(offsets[slot + 1]) { minutiae[m] = PackedMinutia(x: 0, y: 0, angle: 0, quality: 0) }
+        keys[slot] = GalleryKey(subject: 0, position: .unknown)
         retired += 1
     }
 
@@ -226,6 +232,9 @@ public final class GalleryShard: @unchecked Sendable {
     public func template(_ key: GalleryKey) -> MatchTemplate? {
         read { index[key].map(prepared) }
     }
+
+    /// Every minutia held in memory, retired slots included (tests: deletion scrubs them).
+    var residentMinutiae: [(x: Int16, y: Int16, angle: UInt8)] { read { minutiae.map { ($0.x, $0.y, $0.angle) } } }
 
     private func prepared(_ slot: Int) -> MatchTemplate {
         let range = Int(offsets[slot])..<Int(offsets[slot + 1])
