@@ -47,6 +47,12 @@ public final class Coordinator: Sendable {
         public var loadBatchBytes: Int = 512 << 10
         /// How long a worker that failed a request is asked last.
         public var suspectFor: Duration = .seconds(5)
+        /// A worker that has answered no status call (`reconcile`) for this long is taken out
+        /// of service: its replicas are no longer asked or reported as serving, and are
+        /// reloaded from the store once it answers again. Long enough that a worker merely
+        /// busy under a burst is not reloaded for nothing (a reload of five 125,000-finger
+        /// replicas takes minutes); a killed worker fails its status calls at once.
+        public var outOfServiceAfter: Duration = .seconds(30)
         /// Senders allowed to send admin requests (`tanba cluster …`).
         public var admins: Set<String> = []
         /// Senders allowed to send ADJUDICATE (examiners' workstations): deciding whether a
@@ -84,6 +90,8 @@ public final class Coordinator: Sendable {
         /// Enrollments waiting for adjudication (a cache of the store's count, refreshed
         /// after every hold and decision, so /cluster and STATUS need no store read).
         var heldCount = 0
+        /// Workers whose last status call failed, since the first failure in a row.
+        var unreachableSince: [String: ContinuousClock.Instant] = [:]
         var rotation = 0
         var rebalancing = false
         var answersPrunedAt: ContinuousClock.Instant? = nil
@@ -573,19 +581,16 @@ public final class Coordinator: Sendable {
             s.loading.insert(replica)
             s.dirty[replica] = []
         }
-        var batch: [ShardEntry] = [], bytes = 0, persons = 0
-        for iin in directory.all where ShardMap.shard(ofSubject: ShardMap.subject(of: iin), shardCount: count) == shard {
-            guard let record = try await Offload.run({ try self.store.currentEnrollment(iin: iin)?.record }) else { continue }
-            let size = 64 + record.views.reduce(0) { $0 + 32 + 6 * $1.minutiae.count }
-            if !batch.isEmpty && (bytes + size > options.loadBatchBytes || batch.count == ClusterLimits.maximumLoadBatch) {
-                try await send(batch, reset: false, complete: false)
-                batch = []; bytes = 0
-            }
-            batch.append(ShardEntry(subject: ShardMap.subject(of: iin), record: record))
-            bytes += size
-            persons += 1
+        let directory = directory
+        let reader = ShardReader(store: store, shard: shard, shardCount: count, batchBytes: options.loadBatchBytes) {
+            directory.contains($0)
         }
-        try await send(batch, reset: false, complete: false)
+        var persons = 0
+        for try await batch in reader.batches() {
+            try await send(batch, reset: false, complete: false)
+            persons += batch.count
+            reader.sent()
+        }
         // Writes made while loading: re-sent from the store's current state.
         while let dirty = state.withLock({ s -> Set<IIN>? in
             let d = s.dirty[replica] ?? []
@@ -641,8 +646,25 @@ public final class Coordinator: Sendable {
             guard case .statusAnswer(let status) = try await caller.call(.status, to: worker.name, at: worker.address,
                                                                            deadline: options.shardDeadline) else { return 0 }
             served = status.shards
+            if let since = state.withLock({ $0.unreachableSince.removeValue(forKey: worker.name) }) {
+                logger.notice("worker answers again", metadata: ["worker": .string(worker.name),
+                                                                 "unreachable_ms": "\((ContinuousClock.now - since).milliseconds)"])
+            }
         } catch {
-            state.withLock { $0.suspects[worker.name] = ContinuousClock.now + options.suspectFor }
+            let now = ContinuousClock.now
+            let lost = state.withLock { s -> [UInt16] in
+                s.suspects[worker.name] = now + options.suspectFor
+                let since = s.unreachableSince[worker.name] ?? now
+                s.unreachableSince[worker.name] = since
+                guard now - since >= options.outOfServiceAfter else { return [] }
+                return placed.filter { s.serving[Int($0)].contains(worker.name) }
+            }
+            if !lost.isEmpty {
+                for shard in lost { takeOutOfService(Replica(shard: shard, worker: worker.name)) }
+                logger.warning("worker unreachable: its replicas are out of service until it answers and reloads them",
+                               metadata: ["worker": .string(worker.name), "shards": "\(lost)",
+                                          "unreachable_for": "\(options.outOfServiceAfter)", "error": "\(error)"])
+            }
             return 0
         }
         let stale = placed.filter { !loading.contains(Replica(shard: $0, worker: worker.name)) && !served.contains($0) }
@@ -787,6 +809,10 @@ public final class Coordinator: Sendable {
             public var state: String
             public var placed: [UInt16]
             public var serving: [UInt16]
+            /// Whether the worker answered the coordinator's last status call.
+            public var reachable: Bool
+            /// How long it has failed status calls (nil when reachable).
+            public var unreachableForMs: Int?
         }
         public var node: String
         public var ready: Bool
@@ -804,6 +830,7 @@ public final class Coordinator: Sendable {
 
     public func status() -> StatusDocument {
         let replication = replicationStatus
+        let now = ContinuousClock.now
         return state.withLock { s in
             StatusDocument(
                 node: name, ready: replication.writable && s.map.allShards.allSatisfy { !s.serving[Int($0)].isEmpty },
@@ -814,7 +841,9 @@ public final class Coordinator: Sendable {
                 workers: s.map.workers.map { w in
                     StatusDocument.WorkerStatus(name: w.name, address: w.address, state: w.state.rawValue,
                                                 placed: s.map.shards(on: w.name),
-                                                serving: s.map.allShards.filter { s.serving[Int($0)].contains(w.name) })
+                                                serving: s.map.allShards.filter { s.serving[Int($0)].contains(w.name) },
+                                                reachable: s.unreachableSince[w.name] == nil,
+                                                unreachableForMs: s.unreachableSince[w.name].map { Int((now - $0).milliseconds) })
                 },
                 replication: replication)
         }

@@ -82,6 +82,8 @@ extension Coordinator {
             out += "tanba_worker_shards{worker=\"\(w.name)\",kind=\"placed\"} \(w.placed.count)\n"
             out += "tanba_worker_shards{worker=\"\(w.name)\",kind=\"serving\"} \(w.serving.count)\n"
         }
+        out += "# HELP tanba_worker_reachable Whether the worker answered the coordinator's last status call.\n# TYPE tanba_worker_reachable gauge\n"
+        for w in s.workers { out += "tanba_worker_reachable{worker=\"\(w.name)\"} \(w.reachable ? 1 : 0)\n" }
         out += "# HELP tanba_queue_depth Requests in progress plus enrollments held for adjudication.\n# TYPE tanba_queue_depth gauge\n"
         out += "tanba_queue_depth \(pendingJobs)\n"
         out += "# HELP tanba_held_enrollments Enrollments held for adjudication.\n# TYPE tanba_held_enrollments gauge\n"

@@ -49,7 +49,12 @@ public struct ShardMap: Codable, Sendable, Equatable {
         return try? IIN(String(repeating: "0", count: 12 - digits.count) + digits)
     }
 
+    /// The shard of a subject: the store's `PersonShard` of its IIN, so the coordinator can
+    /// read one shard's persons with `Store.forEachCurrentEnrollment(shard:of:)` (an indexed
+    /// column) instead of decrypting persons one by one. A subject that is not an IIN
+    /// (never sent by the coordinator) still gets a stable shard.
     public static func shard(ofSubject subject: UInt64, shardCount: Int) -> UInt16 {
+        if let iin = iin(ofSubject: subject) { return UInt16(PersonShard.shard(of: iin, count: shardCount)) }
         var z = subject &+ 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
@@ -57,7 +62,7 @@ public struct ShardMap: Codable, Sendable, Equatable {
         return UInt16(z % UInt64(shardCount))
     }
 
-    public func shard(of iin: IIN) -> UInt16 { ShardMap.shard(ofSubject: ShardMap.subject(of: iin), shardCount: shardCount) }
+    public func shard(of iin: IIN) -> UInt16 { UInt16(PersonShard.shard(of: iin, count: shardCount)) }
 
     public var allShards: [UInt16] { (0..<shardCount).map { UInt16($0) } }
 

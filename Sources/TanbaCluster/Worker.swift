@@ -67,6 +67,34 @@ public final class ClusterWorker: Sendable {
             state.withLock { $0.persons[entry.subject] = entry.record.views.map(\.position) }
         }
 
+        /// Adds a load batch. Preparing each finger (cylinders, MinHash keys) is most of a
+        /// load's cost and takes no lock, so it runs on every core; the prepared fingers then
+        /// go into their galleries one after another.
+        func load(_ entries: [ShardEntry]) {
+            let fingers = entries.indices.flatMap { e in entries[e].record.views.indices.map { (entry: e, view: $0) } }
+            guard !fingers.isEmpty else { return }
+            let galleries = Dictionary(uniqueKeysWithValues: Set(fingers.map { entries[$0.entry].record.views[$0.view].position })
+                .map { ($0, gallery($0, create: true)!) })
+            let prepared = ResultSlots<GalleryShard.PreparedFinger>(count: fingers.count)
+            let threads = min(ProcessInfo.processInfo.activeProcessorCount, fingers.count)
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                for i in stride(from: t, to: fingers.count, by: threads) {
+                    let view = entries[fingers[i].entry].record.views[fingers[i].view]
+                    prepared.set(i, galleries[view.position]!.prepare(view))
+                }
+            }
+            let ready = prepared.values
+            var i = 0
+            for entry in entries {
+                remove(entry.subject)
+                for view in entry.record.views {
+                    galleries[view.position]!.add(GalleryKey(subject: entry.subject, position: view.position), finger: ready[i])
+                    i += 1
+                }
+                state.withLock { $0.persons[entry.subject] = entry.record.views.map(\.position) }
+            }
+        }
+
         @discardableResult
         func remove(_ subject: UInt64) -> Bool {
             let positions = state.withLock { $0.persons.removeValue(forKey: subject) }
@@ -180,7 +208,7 @@ public final class ClusterWorker: Sendable {
                 let subjects = s.state.withLock { st -> [UInt64] in st.complete = false; return Array(st.persons.keys) }
                 for subject in subjects { s.remove(subject) }
             }
-            for entry in load.entries { s.upsert(entry) }
+            s.load(load.entries)
             if load.complete {
                 s.compact()
                 s.state.withLock { $0.complete = true }

@@ -142,11 +142,32 @@ public final class GalleryShard: @unchecked Sendable {
 
     /// Adds or replaces a finger from an already prepared template.
     public func add(_ key: GalleryKey, prepared: MatchTemplate) {
-        let keys = hasher.keys(prepared)
-        let packed = (0..<prepared.count).map {
+        add(key, finger: prepare(prepared))
+    }
+
+    /// A finger ready to go into a gallery: minutiae packed as stored, prefilter keys
+    /// computed. Preparing is the costly half of `add` (cylinders, MinHash) and needs no
+    /// lock, so bulk loads prepare a batch on every core and then add it under the lock.
+    public struct PreparedFinger: Sendable {
+        fileprivate let packed: [PackedMinutia]
+        fileprivate let keys: [[Int]]
+    }
+
+    /// Prepares a template for `add(_:finger:)` with this gallery's encoder and hasher.
+    /// Thread-safe and lock-free.
+    public func prepare(_ template: FingerTemplate) -> PreparedFinger { prepare(encoder.encode(template)) }
+
+    func prepare(_ prepared: MatchTemplate) -> PreparedFinger {
+        PreparedFinger(packed: (0..<prepared.count).map {
             PackedMinutia(x: Int16(clamping: Int(prepared.x[$0].rounded())), y: Int16(clamping: Int(prepared.y[$0].rounded())),
                           angle: prepared.angle[$0], quality: 0)
-        }
+        }, keys: hasher.keys(prepared))
+    }
+
+    /// Adds or replaces a finger prepared by `prepare(_:)` (of a gallery with the same
+    /// encoder geometry and hasher).
+    public func add(_ key: GalleryKey, finger: PreparedFinger) {
+        let (packed, keys) = (finger.packed, finger.keys)
         write {
             if let old = index[key] { retire(old) }
             let slot = self.keys.count
@@ -170,7 +191,9 @@ public final class GalleryShard: @unchecked Sendable {
     @discardableResult
     public func remove(subject: UInt64) -> Int {
         write {
-            let slots = index.filter { $0.key.subject == subject }.map(\.value)
+            // One look-up per finger position, not a scan of the whole index: a worker
+            // removes a person on every re-enrollment and deletion.
+            let slots = FingerPosition.allCases.compactMap { index[GalleryKey(subject: subject, position: $0)] }
             for s in slots { retire(s) }
             return slots.count
         }
@@ -182,6 +205,12 @@ public final class GalleryShard: @unchecked Sendable {
     private func retire(_ slot: Int) {
         live[slot] = false
         index[keys[slot]] = nil
+        // Same-day deletion [BIO 11] reaches worker memory too: the slot stays (slots are
+        // never reused) but its minutiae and owner are overwritten, so a deleted or
+        // re-enrolled person's biometric data is gone from the process at once, not at the
+        // next reload. Every reader skips retired slots (`live`).
+        for m in Int(offsets[slot])..<Int(offsets[slot + 1]) { minutiae[m] = PackedMinutia(x: 0, y: 0, angle: 0, quality: 0) }
+        keys[slot] = GalleryKey(subject: 0, position: .unknown)
         retired += 1
     }
 
@@ -203,6 +232,9 @@ public final class GalleryShard: @unchecked Sendable {
     public func template(_ key: GalleryKey) -> MatchTemplate? {
         read { index[key].map(prepared) }
     }
+
+    /// Every minutia held in memory, retired slots included (tests: deletion scrubs them).
+    var residentMinutiae: [(x: Int16, y: Int16, angle: UInt8)] { read { minutiae.map { ($0.x, $0.y, $0.angle) } } }
 
     private func prepared(_ slot: Int) -> MatchTemplate {
         let range = Int(offsets[slot])..<Int(offsets[slot + 1])

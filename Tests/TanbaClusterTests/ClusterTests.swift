@@ -285,6 +285,44 @@ import TanbaWire
         #expect(Set(answer.coverage.contributed) == Set(only))
     }
 
+    /// A worker that stops answering status calls is shown unreachable at once and, after
+    /// `outOfServiceAfter`, loses its replicas (no longer reported as serving, never asked);
+    /// when it answers again they are reloaded from the store and serve again.
+    @Test func unreachableWorkerIsTakenOutOfServiceAndReloadedWhenBack() async throws {
+        let transport = EmbeddedTransport()
+        var options = Coordinator.Options()
+        options.outOfServiceAfter = .zero
+        let cluster = try await Cluster(transport: transport, workers: 3, shards: 6, options: options)
+        defer { Task { await cluster.shutdown() } }
+        for p in 0..<Self.persons { #expect(try await cluster.enroll(p).outcome == .enrolled) }
+        let placed = cluster.coordinator.map.shards(on: "worker-2")
+        func worker2() -> Coordinator.StatusDocument.WorkerStatus { cluster.coordinator.status().workers.first { $0.name == "worker-2" }! }
+        #expect(worker2().reachable && worker2().serving == placed && worker2().unreachableForMs == nil)
+
+        transport.setFault(.dead, for: "worker-2")
+        #expect(await cluster.coordinator.reconcile() == 0)
+        #expect(!worker2().reachable && worker2().unreachableForMs != nil)
+        #expect(worker2().serving.isEmpty, "a dead worker's replicas are not reported as serving")
+        #expect(worker2().placed == placed, "placement is unchanged: the worker may come back")
+        #expect(cluster.coordinator.prometheusText().contains("tanba_worker_reachable{worker=\"worker-2\"} 0"))
+        let refusedBefore = transport.events.filter { $0.address == "worker-2" && $0.outcome == .refused }.count
+        for p in [1, 8, 15] {
+            let answer = try await cluster.identify(People.probe(p))
+            #expect(!answer.coverage.isPartial && answer.candidates.first?.iin == People.iin(p))
+        }
+        #expect(transport.events.filter { $0.address == "worker-2" && $0.outcome == .refused }.count == refusedBefore,
+                "searches no longer go to the out-of-service worker")
+
+        // Back (it kept its memory, but it missed writes meanwhile): reloaded, then serving.
+        transport.setFault(nil, for: "worker-2")
+        #expect(await cluster.coordinator.reconcile() == placed.count)
+        #expect(worker2().reachable && worker2().serving == placed)
+        transport.setFault(.dead, for: "worker-1")
+        transport.setFault(.dead, for: "worker-3")
+        let p = (0..<Self.persons).first { placed.contains(cluster.coordinator.map.shard(of: People.iin($0))) }!
+        #expect(try await cluster.identify(People.probe(p)).candidates.first?.iin == People.iin(p))
+    }
+
     @Test func addingAndDrainingWorkersWhileIdentifyingNeverMissesSilently() async throws {
         let (cluster, _) = try await makeCluster(workers: 2, shards: 6)
         defer { Task { await cluster.shutdown() } }

@@ -77,6 +77,29 @@ import TanbaCore
         #expect(c.count == 9)
     }
 
+    /// A removed finger's minutiae do not stay in memory until the next reload: its slot is
+    /// overwritten at once, and the other fingers' minutiae are untouched.
+    @Test func removedSubjectsMinutiaeAreScrubbedFromMemory() {
+        let fingers = Fixtures.templates(fingers: 4, impressions: 1)
+        let shard = enrolled(fingers)
+        func triples(_ t: MatchTemplate) -> [String] {
+            (0..<t.count).map { "\(Int16(clamping: Int(t.x[$0].rounded()))),\(Int16(clamping: Int(t.y[$0].rounded()))),\(t.angle[$0])" }
+        }
+        let removed = triples(shard.template(GalleryKey(subject: 2, position: .rightIndex))!)
+        let kept = triples(shard.template(GalleryKey(subject: 1, position: .rightIndex))!)
+        func resident() -> [String] { shard.residentMinutiae.map { "\($0.x),\($0.y),\($0.angle)" } }
+        func holds(_ run: [String]) -> Bool {
+            let all = resident()
+            return all.count >= run.count && (0...(all.count - run.count)).contains { Array(all[$0..<($0 + run.count)]) == run }
+        }
+        #expect(removed.count > 10 && holds(removed) && holds(kept), "the search finds what is resident")
+        #expect(shard.remove(subject: 2) == 1)
+        #expect(!holds(removed), "a removed finger's minutiae are overwritten")
+        #expect(holds(kept))
+        let c = shard.search(encoder.encode(fingers[1][0]), options: SearchOptions(limit: 3, penetration: 1))
+        #expect(c.first?.key.subject == 1 && !c.contains { $0.key.subject == 2 })
+    }
+
     @Test func replacingAFingerKeepsOneEntry() {
         let fingers = Fixtures.templates(fingers: 3, impressions: 2)
         let shard = enrolled(fingers)
