@@ -78,6 +78,33 @@ extension Coordinator {
                             answering: Answering?) async throws -> WireMessage {
         let basis = try await lawfulBasis(iin: hold.iin, record: hold.record, exceptions: hold.exceptions, sender: hold.station,
                                           actor: actor, operation: "adjudicate", today: options.today())
+        // The examiner compared the hold with the candidates it was held against. Persons
+        // enrolled while it waited were never compared: search again, and refuse the
+        // acceptance if a possible duplicate the examiner has not seen turns up (or if the
+        // search cannot cover every shard) — the hold stays, listed with the new candidates.
+        let seen = Set(hold.candidates.map(\.iin))
+        let threshold = options.duplicateThreshold ?? self.threshold(forFPIR: options.defaultFPIR)
+        let (candidates, coverage) = await scatterSearch(hold.record, limit: 10)
+        if coverage.isPartial {
+            _ = try await audit(actor, operation: "adjudicate", subject: hold.iin,
+                                result: "refused: de-duplication incomplete, missing shards \(coverage.missing)")
+            throw CoordinatorError(code: .unavailable, description: "the acceptance's new 1:N search could not reach shards "
+                                   + "\(coverage.missing); nothing was decided, retry later")
+        }
+        let unseen = candidates.filter { $0.fusedScore >= threshold && $0.iin != hold.iin && !seen.contains($0.iin.digits) }
+        if !unseen.isEmpty {
+            let updated = TanbaStore.HeldEnrollment(iin: hold.iin, record: hold.record, exceptions: hold.exceptions,
+                                                    station: hold.station,
+                                                    candidates: hold.candidates + unseen.map(HeldCandidate.init))
+            try await Offload.run {
+                try self.store.updateHeldCandidates(updated, by: actor, operation: "adjudicate",
+                                                    result: "refused: \(unseen.count) possible duplicates enrolled while it was held; added to the hold")
+            }
+            try await acknowledgeWrite("held enrollment")
+            throw CoordinatorError(code: .holdOutdated, description: "possible duplicates enrolled since the hold was made ("
+                                   + unseen.map { "\($0.iin) \(String(format: "%.3f", $0.fusedScore))" }.joined(separator: ", ")
+                                   + "): added to the hold; list it again and decide; nothing was enrolled")
+        }
         var capture = basis.capture
         capture.capturedAt = hold.heldAt
         let enrollment = Enrollment(record: hold.record, missing: basis.missing, capture: capture)

@@ -131,6 +131,25 @@ extension Store {
         }
     }
 
+    /// Replaces a pending hold's candidates (an acceptance found persons enrolled while it
+    /// waited), re-sealed under the hold's key, with `operation`'s audit entry in the same
+    /// transaction.
+    public func updateHeldCandidates(_ hold: HeldEnrollment, by actor: Actor, operation: String, result: String) throws {
+        try locked {
+            guard let id = try pendingHoldID(hold.iin) else { throw AdjudicationError.notHeld }
+            let key = try keys.dataKey(owner: id)
+            let sealed = SealedHold(iin: hold.iin.digits, record: Data(try TemplateCodec.encode(hold.record, as: .native)),
+                                    exceptions: hold.exceptions, station: hold.station, candidates: hold.candidates,
+                                    heldAt: hold.heldAt)
+            try write {
+                try db.run("UPDATE held_enrollments SET candidates = ?, sealed_hold = ? WHERE hold_id = ?",
+                           [.integer(Int64(hold.candidates.count)),
+                            .blob(try Sealer.seal(json: sealed, key: key, column: Store.holdColumn, owner: id)), .blob(id)])
+                try audit.append(auditEntry(actor, operation, subjectReference(hold.iin), result))
+            }
+        }
+    }
+
     private func pendingHoldID(_ iin: IIN) throws -> [UInt8]? {
         try db.query("SELECT hold_id FROM held_enrollments WHERE iin_hash = ? AND status = 'held'", [.blob(iinHash(iin))]).first?[0].bytes
     }

@@ -101,7 +101,11 @@ public struct WireErrorCode: RawRepresentable, Hashable, Sendable {
     /// The requester's session is not live (expired, revoked, account blocked), does not
     /// belong to the account or role claimed, or the user agreement is unsigned [LEX 15–18].
     public static let sessionRequired = WireErrorCode(rawValue: 18)
-    // 19–20: held enrollments (another branch of work).
+    /// ADJUDICATE accept refused: persons enrolled while the enrollment was held are
+    /// possible duplicates the examiner has not seen; they were added to the hold, which
+    /// stays pending for a new decision.
+    public static let holdOutdated = WireErrorCode(rawValue: 19)
+    // 20: reserved for held enrollments.
     /// LOGIN refused on the credentials: unknown account, no / mismatched / foreign /
     /// expired certificate, unsupported key, a signature that does not verify, an agreement
     /// signature that does not verify. The text starts with the stable failure code

@@ -192,4 +192,42 @@ import Testing
         #expect(try cluster.coordinator.store.person(iin: People.iin(803)) == nil)
         #expect(try cluster.coordinator.store.heldEnrollmentCount() == 1, "still held: the examiner may reject it")
     }
+
+    /// An acceptance searches again: a person enrolled while the hold waited, whom the
+    /// examiner never compared, refuses the acceptance (ERROR 19), joins the hold's
+    /// candidates, and the next acceptance — the examiner has now seen them — enrolls.
+    @Test func acceptingSearchesAgainForPersonsEnrolledWhileHeld() async throws {
+        let cluster = try await makeCluster()
+        defer { Task { await cluster.shutdown() } }
+        // Two fingers of person 4 and two of person 9 (not enrolled yet) under IIN 805.
+        let mixed = FingerprintRecord(views: People.record(4, impression: 2, fingers: [.rightThumb, .rightIndex]).views
+                                        + People.record(9, impression: 2, fingers: [.leftThumb, .leftIndex]).views)
+        try await cluster.consent(805)
+        guard case .enrollAnswer(let held) = try await cluster.ask(.enroll(EnrollRequest(
+            iin: People.iin(805), record: mixed, exceptions: People.exceptions))) else { throw TestFailure("not an enroll answer") }
+        #expect(held.outcome == .heldForAdjudication && held.possibleDuplicates.map(\.iin) == [People.iin(4)])
+        // Person 9 enrolls while 805 waits (holds are not in the gallery).
+        #expect(try await cluster.enroll(9).outcome == .enrolled)
+
+        let before = try cluster.coordinator.store.audit.entries().count
+        guard case .error(.holdOutdated, let why) = try await adjudicate(cluster, .accept(iin: People.iin(805), reason: "not person 4")) else {
+            throw TestFailure("accepted without comparing person 9")
+        }
+        #expect(why.contains(People.iin(9).digits))
+        #expect(try cluster.coordinator.store.person(iin: People.iin(805)) == nil, "nothing enrolled")
+        let hold = try #require(try cluster.coordinator.store.heldEnrollment(iin: People.iin(805)))
+        #expect(Set(hold.candidates.map(\.iin)) == [People.iin(4).digits, People.iin(9).digits])
+        #expect(try cluster.openStandby().heldEnrollment(iin: People.iin(805))?.candidates.count == 2, "the new candidates are replicated")
+        let logged = try cluster.coordinator.store.audit.entries().dropFirst(before).map(\.entry)
+        #expect(logged.count == 1 && logged.first?.operation == "adjudicate" && logged.first?.result.hasPrefix("refused: 1 possible") == true)
+
+        // Listed again with both candidates, then accepted: enrolled.
+        guard case .adjudicateAnswer(let list) = try await adjudicate(cluster, .list) else { throw TestFailure("no list") }
+        #expect(list.items.first { $0.iin == People.iin(805) }?.candidates.count == 2)
+        guard case .adjudicateAnswer(let accepted) = try await adjudicate(cluster, .accept(iin: People.iin(805), reason: "neither 4 nor 9")) else {
+            throw TestFailure("the examiner's second decision was refused")
+        }
+        #expect(accepted.outcome == .enrolled)
+        #expect(try cluster.coordinator.store.person(iin: People.iin(805)) != nil)
+    }
 }
