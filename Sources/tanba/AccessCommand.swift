@@ -256,7 +256,8 @@ struct AccessSubjectExport: AsyncParsableCommand {
             Through the coordinator (--ops HOST:PORT, its ops endpoint: GET /subjects/IIN/export) or offline on the \
             coordinator's files (--store with the master key, and the access database --db/--key-file). Either way a \
             branch operator's or supervisor's session is required (--session-file from `tanba client login`, or \
-            --session), the person's written request is cited (--request), and the export is written to the store's \
+            --session); through --ops only a session of a login from the coordinator's HTTP client node \
+            (`access.httpClient`, default ops-http: `tanba client login --config ops-http.json`) is accepted. The person's written request is cited (--request), and the export is written to the store's \
             audit log as `export-own-record` (a transfer in the subject report). Writes manifest.json and one \
             .fmr file per captured finger into --out.
             """)
