@@ -11,7 +11,8 @@ import TanbaSQLite
 /// | `access_account_events` | the history of every account (approval, position change, block, login failures) |
 /// | `access_notifications` | notices to the supervising prosecutor and the user's management [LEX 45] |
 /// | `access_sessions` | SHA-256 of session tokens, expiry, the client node a wire login issued it to |
-/// | `access_challenges` | login challenges (single use), bound to the client node that asked for it |
+/// | `access_challenges` | login challenges (single use), bound to the client node that asked for it, with their issue time |
+/// | `access_challenge_refusals` | the current refusal burst per account / client scope (challenge limits) |
 /// | `access_incidents`, `access_maintenance` | incident journal [LEX 39–42] |
 public enum AccessSchema {
     public static let migrations: [Migration] = [
@@ -105,6 +106,19 @@ public enum AccessSchema {
         Migration(version: 2, name: "login challenges and sessions bound to the client node", sql: """
             ALTER TABLE access_challenges ADD COLUMN client TEXT;
             ALTER TABLE access_sessions ADD COLUMN client TEXT;
+            """),
+        // Challenge issuance is limited per account and per client node (`ChallengeLimits`):
+        // the issue time counts challenges per minute; used challenges are kept until they
+        // leave that window, expired ones are purged. A refusal burst (one per scope and
+        // window) is remembered so that only its first refusal is audited.
+        Migration(version: 3, name: "login challenge limits per account and client", sql: """
+            ALTER TABLE access_challenges ADD COLUMN issued_at TEXT;
+            CREATE INDEX access_challenges_login ON access_challenges (login, issued_at);
+            CREATE INDEX access_challenges_client ON access_challenges (client, issued_at);
+            CREATE TABLE access_challenge_refusals (
+                scope TEXT PRIMARY KEY,
+                since TEXT NOT NULL,
+                refused INTEGER NOT NULL);
             """),
     ]
 }

@@ -144,6 +144,65 @@ public struct Session: Sendable, Equatable {
     public var client: String? = nil
 }
 
+/// How many login challenges may be asked for: per account (over every client node) and
+/// per client node (over every account), as unused challenges outstanding at once and as
+/// challenges issued within `window`. A challenge costs the coordinator a row and a
+/// random nonce, and is issued whether or not the account exists, so without a ceiling one
+/// node could fill the challenge table. The defaults leave a person at a station ample
+/// room (a login uses its challenge at once) and stop a loop within seconds.
+public struct ChallengeLimits: Sendable, Equatable {
+    public var outstandingPerAccount: Int
+    public var perAccountPerWindow: Int
+    public var outstandingPerClient: Int
+    public var perClientPerWindow: Int
+    public var window: TimeInterval
+
+    public init(outstandingPerAccount: Int = 3, perAccountPerWindow: Int = 10, outstandingPerClient: Int = 10,
+                perClientPerWindow: Int = 30, window: TimeInterval = 60) {
+        self.outstandingPerAccount = outstandingPerAccount
+        self.perAccountPerWindow = perAccountPerWindow
+        self.outstandingPerClient = outstandingPerClient
+        self.perClientPerWindow = perClientPerWindow
+        self.window = window
+    }
+}
+
+/// A login challenge refused by `ChallengeLimits` (wire: ERROR 23, code
+/// `too-many-challenges`). Refusals come in bursts: the first refusal of a scope (an
+/// account or a client node) opens a burst that lasts one `window`; the refusals after it
+/// in the same window are only counted. The coordinator audits the first one
+/// (`burstStart`), which also reports how many the scope's previous burst refused — so a
+/// flood costs the hash-chained audit log at most one entry per scope and minute. A
+/// refusal is not a failed login: it never counts towards the lockout (otherwise anyone
+/// able to ask for challenges could lock a user out).
+public struct ChallengeRefused: Error, Sendable, Equatable, CustomStringConvertible {
+    public static let code = "too-many-challenges"
+    public enum Scope: String, Sendable { case account, client }
+    public enum Kind: String, Sendable { case outstanding, rate }
+    public var scope: Scope
+    public var kind: Kind
+    /// The account or the client node the limit is about.
+    public var subject: String
+    public var count: Int
+    public var maximum: Int
+    /// Seconds until a challenge would be issued again under this limit.
+    public var retryAfter: Int
+    /// The first refusal of a burst (audited); false for the ones counted after it.
+    public var burstStart: Bool = false
+    /// Refusals of the scope's previous burst (reported with the next burst's first entry).
+    public var previousBurst: Int = 0
+
+    public var reason: String {
+        let who = scope == .account ? "account \(subject)" : "client \(subject)"
+        return switch kind {
+        case .outstanding: "\(count) unused challenges outstanding for \(who) (at most \(maximum))"
+        case .rate: "\(count) challenges issued to \(who) in the last minute (at most \(maximum))"
+        }
+    }
+
+    public var description: String { "\(Self.code): \(reason); ask again in \(retryAfter) s" }
+}
+
 public struct LoginResult: Sendable {
     public var session: Session?
     public var failure: LoginFailure?
@@ -163,10 +222,11 @@ public final class Authenticator: @unchecked Sendable {
     public let challengeLifetime: TimeInterval
     public let maxFailures: Int
     public let lockoutDuration: TimeInterval
+    public let challengeLimits: ChallengeLimits
 
     public init(registry: AccountRegistry, trust: TrustedAuthorities, fingerprints: (any FingerprintVerifier)? = nil,
                 sessionLifetime: TimeInterval = 30 * 60, challengeLifetime: TimeInterval = 120,
-                maxFailures: Int = 5, lockoutDuration: TimeInterval = 15 * 60) {
+                maxFailures: Int = 5, lockoutDuration: TimeInterval = 15 * 60, challengeLimits: ChallengeLimits = ChallengeLimits()) {
         self.registry = registry
         self.trust = trust
         self.fingerprints = fingerprints
@@ -174,6 +234,7 @@ public final class Authenticator: @unchecked Sendable {
         self.challengeLifetime = challengeLifetime
         self.maxFailures = maxFailures
         self.lockoutDuration = lockoutDuration
+        self.challengeLimits = challengeLimits
     }
 
     var db: Database { registry.db }
@@ -183,7 +244,8 @@ public final class Authenticator: @unchecked Sendable {
     /// verifier, e.g. the coordinator's own workers for the second factor.
     public func with(fingerprints: any FingerprintVerifier) -> Authenticator {
         Authenticator(registry: registry, trust: trust, fingerprints: fingerprints, sessionLifetime: sessionLifetime,
-                      challengeLifetime: challengeLifetime, maxFailures: maxFailures, lockoutDuration: lockoutDuration)
+                      challengeLifetime: challengeLifetime, maxFailures: maxFailures, lockoutDuration: lockoutDuration,
+                      challengeLimits: challengeLimits)
     }
 
     // MARK: Credentials
@@ -213,15 +275,92 @@ public final class Authenticator: @unchecked Sendable {
     /// A fresh single-use challenge for `login`, valid `challengeLifetime` (2 minutes), for
     /// `client` only when given (a wire login: the sender of LOGIN_CHALLENGE). Issued
     /// whether or not the account exists, so asking for one tells nobody which logins do.
+    /// Throws `ChallengeRefused` past `challengeLimits` (per account; per client node when
+    /// one is given). Expired challenges, and used ones once they are out of the rate
+    /// window, are purged first.
     public func challenge(for login: String, client: String? = nil) throws -> LoginChallenge {
-        let c = LoginChallenge(login: login, nonce: randomHex(32), expiresAt: now.addingTimeInterval(challengeLifetime), client: client)
-        try registry.locked {
-            // Expired challenges are of no use to anyone; keep the table small.
-            try db.run("DELETE FROM access_challenges WHERE expires_at < ?", [.text(now.astana)])
-            try db.run("INSERT INTO access_challenges (nonce, login, expires_at, client) VALUES (?, ?, ?, ?)",
-                       [.text(c.nonce), .text(login), .text(c.expiresAt.astana), client.map(SQLValue.text) ?? .null])
+        let t = now
+        let c = LoginChallenge(login: login, nonce: randomHex(32), expiresAt: t.addingTimeInterval(challengeLifetime), client: client)
+        let refused: ChallengeRefused? = try registry.locked {
+            try purgeChallengesLocked(at: t)
+            if var refusal = try exceededLimit(login: login, client: client, at: t) {
+                try noteRefusal(&refusal, at: t)
+                return refusal
+            }
+            try db.run("INSERT INTO access_challenges (nonce, login, expires_at, client, issued_at) VALUES (?, ?, ?, ?, ?)",
+                       [.text(c.nonce), .text(login), .text(c.expiresAt.astana), client.map(SQLValue.text) ?? .null, .text(t.astana)])
+            return nil
         }
+        if let refused { throw refused }
         return c
+    }
+
+    /// Rows in the challenge table (unused, used and not yet purged): for monitoring and tests.
+    public func challengeTableSize() throws -> Int {
+        try registry.locked { try db.query("SELECT COUNT(*) FROM access_challenges")[0][0].int ?? 0 }
+    }
+
+    /// Deletes expired challenges, used ones that have left the rate window, and refusal
+    /// bursts older than an hour; returns the number of challenges deleted. Run at every
+    /// challenge and by the coordinator's housekeeping.
+    @discardableResult
+    public func purgeChallenges() throws -> Int {
+        let t = now
+        return try registry.locked { try purgeChallengesLocked(at: t) }
+    }
+
+    private func purgeChallengesLocked(at t: Date) throws -> Int {
+        let windowStart = t.addingTimeInterval(-challengeLimits.window)
+        let deleted = try db.run("""
+            DELETE FROM access_challenges WHERE expires_at <= ? OR (used = 1 AND (issued_at IS NULL OR issued_at <= ?))
+            """, [.text(t.astana), .text(windowStart.astana)])
+        try db.run("DELETE FROM access_challenge_refusals WHERE since <= ?", [.text(t.addingTimeInterval(-3600).astana)])
+        return deleted
+    }
+
+    /// The first limit a new challenge for `login` from `client` would break, if any.
+    private func exceededLimit(login: String, client: String?, at t: Date) throws -> ChallengeRefused? {
+        let l = challengeLimits
+        let windowStart = t.addingTimeInterval(-l.window)
+        var checks: [(ChallengeRefused.Scope, String, String)] = [(.account, "login", login)]
+        if let client { checks.append((.client, "client", client)) }
+        for (scope, column, subject) in checks {
+            let outstandingLimit = scope == .account ? l.outstandingPerAccount : l.outstandingPerClient
+            let rateLimit = scope == .account ? l.perAccountPerWindow : l.perClientPerWindow
+            let open = try db.query("""
+                SELECT COUNT(*), MIN(expires_at) FROM access_challenges WHERE \(column) = ? AND used = 0 AND expires_at > ?
+                """, [.text(subject), .text(t.astana)])[0]
+            if let n = open[0].int, n >= outstandingLimit {
+                let retry = parseAstana(open[1].string).map { $0.timeIntervalSince(t) } ?? challengeLifetime
+                return ChallengeRefused(scope: scope, kind: .outstanding, subject: subject, count: n, maximum: outstandingLimit,
+                                        retryAfter: max(1, Int(retry.rounded(.up))))
+            }
+            let recent = try db.query("""
+                SELECT COUNT(*), MIN(issued_at) FROM access_challenges WHERE \(column) = ? AND issued_at > ?
+                """, [.text(subject), .text(windowStart.astana)])[0]
+            if let n = recent[0].int, n >= rateLimit {
+                let retry = parseAstana(recent[1].string).map { $0.addingTimeInterval(l.window).timeIntervalSince(t) } ?? l.window
+                return ChallengeRefused(scope: scope, kind: .rate, subject: subject, count: n, maximum: rateLimit,
+                                        retryAfter: max(1, Int(retry.rounded(.up))))
+            }
+        }
+        return nil
+    }
+
+    /// Counts the refusal in its scope's burst: the first one of a window opens a burst
+    /// (`burstStart`, carrying the previous burst's count), later ones only add to it.
+    private func noteRefusal(_ r: inout ChallengeRefused, at t: Date) throws {
+        let scope = "\(r.scope.rawValue):\(r.subject)"
+        let row = try db.query("SELECT since, refused FROM access_challenge_refusals WHERE scope = ?", [.text(scope)]).first
+        if let row, let since = parseAstana(row[0].string), since > t.addingTimeInterval(-challengeLimits.window) {
+            try db.run("UPDATE access_challenge_refusals SET refused = refused + 1 WHERE scope = ?", [.text(scope)])
+            r.burstStart = false
+        } else {
+            r.burstStart = true
+            r.previousBurst = row?[1].int ?? 0
+            try db.run("INSERT OR REPLACE INTO access_challenge_refusals (scope, since, refused) VALUES (?, ?, 1)",
+                       [.text(scope), .text(t.astana)])
+        }
     }
 
     public func login(_ attempt: LoginAttempt) async -> LoginResult {
@@ -255,6 +394,13 @@ public final class Authenticator: @unchecked Sendable {
         // Everything up to the second factor under the lock, then the (possibly remote)
         // fingerprint check, then the session.
         let (account, certificatePEM, totpSecret, lastStep) = try registry.locked { () throws -> (Account, String, [UInt8]?, Int64?) in
+            // The challenge is used up whatever happens next — also when the account is
+            // unknown, blocked or locked out; it must have been issued for this account to
+            // this client (`IS` also matches two NULLs: in-process logins).
+            guard try db.run("""
+                UPDATE access_challenges SET used = 1 WHERE nonce = ? AND login = ? AND used = 0 AND expires_at > ? AND client IS ?
+                """, [.text(attempt.nonce), .text(attempt.login), .text(t.astana),
+                      attempt.client.map(SQLValue.text) ?? .null]) == 1 else { throw LoginFailure.badChallenge }
             guard let account = try registry.accountRow(attempt.login) else { throw LoginFailure.unknownAccount }
             let row = try db.query("SELECT certificate, sealed_totp, totp_last_step, locked_until FROM access_accounts WHERE login = ?",
                                    [.text(attempt.login)])[0]
@@ -270,12 +416,6 @@ public final class Authenticator: @unchecked Sendable {
                 }
                 throw LoginFailure.blocked
             }
-            // The challenge is used up whatever happens next; it must have been issued for
-            // this account to this client (`IS` also matches two NULLs: in-process logins).
-            guard try db.run("""
-                UPDATE access_challenges SET used = 1 WHERE nonce = ? AND login = ? AND used = 0 AND expires_at > ? AND client IS ?
-                """, [.text(attempt.nonce), .text(attempt.login), .text(t.astana),
-                      attempt.client.map(SQLValue.text) ?? .null]) == 1 else { throw LoginFailure.badChallenge }
             guard let pemBytes = row[0].bytes else { throw LoginFailure.noCertificate }
             let totp = try row[1].bytes.map {
                 try registry.sealer.open([UInt8].self, $0, column: "access_accounts.sealed_totp", owner: attempt.login)
@@ -446,10 +586,20 @@ public final class AccessControl: Sendable {
         self.policy = policy
     }
 
-    public func authorize(token: String, action: Action, basis: Basis, subjectRef: String? = nil) throws -> AccessDecision {
+    /// `boundTo`: the session must have been issued by a wire login from exactly this client
+    /// node (the ops endpoint's HTTP routes pass `access.httpClient`: a bearer token over
+    /// HTTP names no node, so only sessions opened for HTTP use are accepted there — a token
+    /// taken off a station or an authority's client is refused, as is one opened in-process).
+    public func authorize(token: String, action: Action, basis: Basis, subjectRef: String? = nil,
+                          boundTo required: String? = nil) throws -> AccessDecision {
         guard let session = try authenticator.session(token) else {
             return Self.refused(.notAuthenticated("no live session (expired, revoked or blocked)"), login: "unknown",
                                 role: "unknown", action: action, basis: basis, subjectRef: subjectRef)
+        }
+        if let required, session.client != required {
+            let issued = session.client.map { "client \($0)" } ?? "no client node (an in-process login)"
+            return Self.refused(.notAuthenticated("the session was issued to \(issued), not \(required): only sessions of a login from \(required) are accepted here"),
+                                login: session.login, role: session.role.rawValue, action: action, basis: basis, subjectRef: subjectRef)
         }
         guard session.agreementSigned else {
             return Self.refused(.agreementNotSigned, login: session.login, role: session.role.rawValue, action: action,
@@ -523,9 +673,9 @@ extension AccessControl {
 
     /// The subject's report, asked for at a branch on the person's request [PD 8-1].
     public func subjectReport(token: String, iin: IIN, subjectRef: String, request reference: String, events: [AuditEvent],
-                              consents: [ConsentHolder]) throws -> Gated<SubjectReport> {
+                              consents: [ConsentHolder], boundTo client: String? = nil) throws -> Gated<SubjectReport> {
         let decision = try authorize(token: token, action: .subjectReport, basis: .subjectRequest(reference: reference),
-                                     subjectRef: subjectRef)
+                                     subjectRef: subjectRef, boundTo: client)
         guard decision.allowed else { return Gated(decision: decision, value: nil) }
         return Gated(decision: decision, value: SubjectTransparency.report(iin: iin, events: events, consents: consents,
                                                                            now: authenticator.registry.clock.now()))

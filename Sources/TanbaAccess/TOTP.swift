@@ -66,6 +66,19 @@ public struct TOTP: Sendable, Equatable {
         return diff == 0
     }
 
+    /// The authenticator an `otpauth://totp/…` URI describes (what `uri(account:)` writes
+    /// and authenticator apps read); nil when it is not one or its secret is not base32.
+    public init?(uri: String) {
+        guard let components = URLComponents(string: uri.trimmingCharacters(in: .whitespacesAndNewlines)),
+              components.scheme == "otpauth", components.host == "totp" else { return nil }
+        let items = Dictionary((components.queryItems ?? []).map { ($0.name.lowercased(), $0.value ?? "") }, uniquingKeysWith: { a, _ in a })
+        guard let text = items["secret"], let secret = Base32.decode(text), !secret.isEmpty else { return nil }
+        let digits = items["digits"].map { Int($0) } ?? 6, period = items["period"].map { Int($0) } ?? 30
+        let algorithm = items["algorithm"].map { Algorithm(rawValue: $0.uppercased()) } ?? .sha1
+        guard let digits, (6...10).contains(digits), let period, period > 0, let algorithm else { return nil }
+        self.init(secret: secret, digits: digits, period: period, algorithm: algorithm)
+    }
+
     /// The `otpauth://` URI authenticator apps read (as a QR code or typed in).
     public func uri(account: String, issuer: String = "Tanba") -> String {
         func escape(_ s: String) -> String {

@@ -168,6 +168,8 @@ extension Coordinator {
             logger.error("60-day inactivity sweep failed", metadata: ["error": "\(error)"])
         }
         if !blocked.isEmpty { logger.notice("accounts blocked after 60 days without requests", metadata: ["logins": "\(blocked)"]) }
+        // Expired (and spent) login challenges, also when nobody asks for a new one.
+        _ = try? await Offload.run { try access.control.authenticator.purgeChallenges() }
         guard let journal = access.journal else { return AccessHousekeeping(blocked: blocked, observed: [], incidents: []) }
         let now = access.clock.now()
         var events: [HealthEvent] = []

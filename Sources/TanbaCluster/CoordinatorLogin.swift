@@ -20,7 +20,12 @@ extension Coordinator {
         }
         switch m {
         case .challenge(let account):
-            let c = try await Offload.run { try access.control.authenticator.challenge(for: account, client: sender) }
+            let c: LoginChallenge
+            do {
+                c = try await Offload.run { try access.control.authenticator.challenge(for: account, client: sender) }
+            } catch let refused as ChallengeRefused {
+                try await challengeRefused(refused, account: account, sender: sender, access: access)
+            }
             return .login(.challengeAnswer(LoginChallengeAnswer(nonce: c.nonce, expiresAt: AstanaTime.format(c.expiresAt),
                                                                 agreementText: access.agreementText)))
         case .login(let r):
@@ -37,6 +42,23 @@ extension Coordinator {
         case .challengeAnswer, .loginAnswer, .logoutAnswer:
             throw CoordinatorError(code: .unsupported, description: "an answer was sent as a request")
         }
+    }
+
+    /// A LOGIN_CHALLENGE over the per-account or per-client limit: ERROR 23
+    /// `too-many-challenges` every time, an audit entry (and a log line) only for the first
+    /// refusal of a burst — at most one per scope and minute however long a flood lasts,
+    /// each saying how many the previous burst refused (docs/access.md "Challenge limits").
+    private func challengeRefused(_ r: ChallengeRefused, account: String, sender: String, access: CoordinatorAccess) async throws -> Never {
+        metrics.increment("login_challenge_refused")
+        if r.burstStart {
+            let role = (try? await Offload.run { try access.control.authenticator.registry.account(account)?.role.rawValue }) ?? "unknown"
+            let previous = r.previousBurst > 0 ? "; the previous burst of this \(r.scope.rawValue) refused \(r.previousBurst)" : ""
+            _ = try await audit(Actor(login: account, role: role, basis: "operations"), operation: "login-challenge",
+                                result: "refused: \(ChallengeRefused.code) from \(sender): \(r.reason); further refusals for a minute are counted, not logged\(previous)")
+            logger.warning("login challenges refused", metadata: ["account": .string(account), "client": .string(sender),
+                                                                  "limit": .string(r.reason)])
+        }
+        throw CoordinatorError(code: .challengeInvalid, description: r.description)
     }
 
     private func login(_ r: LoginRequest, sender: String, access: CoordinatorAccess) async throws -> WireMessage {

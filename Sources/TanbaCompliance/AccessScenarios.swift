@@ -76,13 +76,15 @@ final class AccessWorld {
         totps[login] = try registry.enrollTOTP(login, by: "sp-0")
     }
 
-    func login(_ login: String, second: SecondFactor? = nil, signWith: P256.Signing.PrivateKey? = nil) async throws -> LoginResult {
-        let c = try auth.challenge(for: login)
+    /// `client`: log in as if over the wire from that node (challenge and session bound to it).
+    func login(_ login: String, second: SecondFactor? = nil, signWith: P256.Signing.PrivateKey? = nil,
+               client: String? = nil) async throws -> LoginResult {
+        let c = try auth.challenge(for: login, client: client)
         let key = signWith ?? keys[login] ?? P256.Signing.PrivateKey()
         let factor = second ?? totps[login].map { .totp($0.code(at: clock.now)) } ?? SecondFactor.none
         return await auth.login(LoginAttempt(login: login, nonce: c.nonce,
                                              signature: Array(try key.signature(for: c.signedBytes).derRepresentation),
-                                             secondFactor: factor))
+                                             secondFactor: factor, client: client))
     }
 
     func signAgreement(_ login: String, token: String, key: P256.Signing.PrivateKey? = nil) throws {
@@ -92,8 +94,8 @@ final class AccessWorld {
     }
 
     /// Logged in with the agreement signed; returns the session token.
-    func session(_ login: String) async throws -> String {
-        let r = try await self.login(login)
+    func session(_ login: String, client: String? = nil) async throws -> String {
+        let r = try await self.login(login, client: client)
         guard let s = r.session else { throw RuleBroken("login of \(login) failed: \(r.failure?.rawValue ?? "?")") }
         if !s.agreementSigned { try signAgreement(login, token: s.token) }
         clock.advance(30)  // the next login needs the next TOTP step (a code is accepted once)

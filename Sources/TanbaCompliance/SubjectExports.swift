@@ -78,10 +78,12 @@ public enum SubjectExports {
 
     /// Decides, reads, audits: one audit entry per request, `export-own-record` with the
     /// result `allowed: N ISO/IEC 19794-2 templates, M exceptions exported` or the refusal.
+    /// `client`: the session must have been issued to this client node (the HTTP route);
+    /// nil: any live session (in-process callers, the offline CLI).
     public static func export(store: Store, control: AccessControl, token: String, iin: IIN, request: String,
-                              now: Date = Date()) throws -> Outcome {
+                              now: Date = Date(), client: String? = nil) throws -> Outcome {
         let decision = try control.authorize(token: token, action: .exportOwnRecord, basis: .subjectRequest(reference: request),
-                                             subjectRef: store.subjectReference(iin))
+                                             subjectRef: store.subjectReference(iin), boundTo: client)
         guard decision.allowed else {
             try SubjectReports.record(decision, in: store, subject: iin)
             return .refused(decision)
@@ -125,16 +127,17 @@ public enum SubjectExports {
 
     /// The HTTP answer of `GET /subjects/{iin}/export?request=REF`: 200 with the export
     /// JSON (manifest + base64 files); 400 malformed IIN; 401 no live session or agreement
-    /// unsigned; 403 other refusals; 404 not enrolled; 500 store failure.
+    /// unsigned, or a session not issued to `httpClient`; 403 other refusals; 404 not
+    /// enrolled; 500 store failure.
     public static func answer(store: Store, control: AccessControl, session token: String, iin text: String,
-                              request: String) -> (status: Int, body: String) {
+                              request: String, httpClient: String) -> (status: Int, body: String) {
         func failure(_ status: Int, _ code: String, _ message: String) -> (Int, String) {
             (status, SubjectReports.json(["error": code, "message": message]))
         }
         let iin: IIN
         do { iin = try IIN(text) } catch { return failure(400, "invalid-iin", "\(error)") }
         do {
-            switch try export(store: store, control: control, token: token, iin: iin, request: request) {
+            switch try export(store: store, control: control, token: token, iin: iin, request: request, client: httpClient) {
             case .refused(let decision):
                 let code = decision.refusal?.code ?? "refused"
                 return failure(code == "not-authenticated" || code == "agreement-not-signed" ? 401 : 403, code, decision.reason)

@@ -12,7 +12,7 @@ import Logging
 /// | `GET /cluster` | JSON status (coordinator: shard map, placement, serving replicas; worker: shards held) |
 /// | `POST /admin/{add-worker,remove-worker,drain,reconcile}?worker=NAME&address=URL` | coordinator only; `Authorization: Bearer TOKEN` |
 /// | `GET /status` | coordinator with an incident journal: planned maintenance and open incidents [LEX 42] (public: no personal data) |
-/// | `GET /subjects/{iin}/report?request=REF` | coordinator only; the subject report [PD 8-1] for branch staff; `Authorization: Bearer SESSION` (an access-layer session after multi-factor login) |
+/// | `GET /subjects/{iin}/report?request=REF` | coordinator only; the subject report [PD 8-1] for branch staff; `Authorization: Bearer SESSION` (a session of a multi-factor wire login from the HTTP client node, `access.httpClient`) |
 /// | `GET /subjects/{iin}/export?request=REF` | coordinator only; the subject's own dactyloscopic record (ISO/IEC 19794-2 templates + manifest) [DACT 140]; same gating as the report |
 public struct OpsEndpoint: Sendable {
     public var ready: @Sendable () -> Bool

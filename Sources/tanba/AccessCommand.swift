@@ -18,7 +18,7 @@ struct AccessCommand: ParsableCommand {
             \(AccessKeyFile.environmentVariable). Times are Astana time (UTC+5).
             """,
         subcommands: [AccessApply.self, AccessApprove.self, AccessRefuse.self, AccessPending.self, AccessBlock.self,
-                      AccessBlockInactive.self, AccessTOTP.self, AccessRegisterCertificate.self, AccessSubjectReport.self, AccessSubjectExport.self, AccessSupervisorReport.self,
+                      AccessBlockInactive.self, AccessTOTP.self, AccessTOTPCode.self, AccessRegisterCertificate.self, AccessSubjectReport.self, AccessSubjectExport.self, AccessSupervisorReport.self,
                       AccessRoles.self, AccessComplianceCommand.self])
 }
 
@@ -169,6 +169,38 @@ struct AccessTOTP: ParsableCommand {
     }
 }
 
+struct AccessTOTPCode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "totp-code",
+        abstract: "Print the current one-time code of an otpauth:// URI (a stand-in for the user's authenticator app; development).",
+        discussion: """
+            Reads the URI `tanba access totp-enroll` printed from --uri-file (mode 0600: it holds the secret). \
+            For local clusters and scripts (cluster/local-up --access, cluster/demo); a real user reads the \
+            code off their authenticator. A code is accepted once: a second login within the same 30 s step \
+            needs the next code (--wait-next waits for it).
+            """)
+    @Option(help: "File holding the otpauth://totp/… URI.") var uriFile: String
+    @Flag(help: "Wait for the next 30 s step and print its code (a fresh code for a second login).") var waitNext = false
+
+    func run() throws {
+        var info = stat()
+        guard stat(uriFile, &info) == 0 else { throw CommandError("cannot read \(uriFile)") }
+        guard info.st_mode & 0o077 == 0 else {
+            throw CommandError("\(uriFile) has mode \(String(info.st_mode & 0o777, radix: 8)); it holds a secret and must be 0600 or 0400")
+        }
+        guard let totp = TOTP(uri: String(decoding: try Output.readFile(uriFile), as: UTF8.self)) else {
+            throw CommandError("\(uriFile) does not hold an otpauth://totp/ URI with a base32 secret")
+        }
+        var now = Date()
+        if waitNext {
+            let next = Date(timeIntervalSince1970: Double((totp.step(at: now) + 1) * Int64(totp.period)))
+            Thread.sleep(forTimeInterval: next.timeIntervalSince(now) + 0.05)
+            now = Date()
+        }
+        print(totp.code(at: now))
+    }
+}
+
 struct AccessRegisterCertificate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "register-certificate",
@@ -256,7 +288,8 @@ struct AccessSubjectExport: AsyncParsableCommand {
             Through the coordinator (--ops HOST:PORT, its ops endpoint: GET /subjects/IIN/export) or offline on the \
             coordinator's files (--store with the master key, and the access database --db/--key-file). Either way a \
             branch operator's or supervisor's session is required (--session-file from `tanba client login`, or \
-            --session), the person's written request is cited (--request), and the export is written to the store's \
+            --session); through --ops only a session of a login from the coordinator's HTTP client node \
+            (`access.httpClient`, default ops-http: `tanba client login --config ops-http.json`) is accepted. The person's written request is cited (--request), and the export is written to the store's \
             audit log as `export-own-record` (a transfer in the subject report). Writes manifest.json and one \
             .fmr file per captured finger into --out.
             """)

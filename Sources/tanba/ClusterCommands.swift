@@ -150,8 +150,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
             let agreement = try a.agreementFile.map {
                 String(decoding: try Output.readFile(ConfigFile.resolve($0, relativeTo: config)), as: UTF8.self)
             } ?? CoordinatorAccess.defaultAgreement
+            let d = ChallengeLimits(), l = a.challengeLimits
+            let limits = ChallengeLimits(outstandingPerAccount: l?.outstandingPerAccount ?? d.outstandingPerAccount,
+                                         perAccountPerWindow: l?.perAccountPerMinute ?? d.perAccountPerWindow,
+                                         outstandingPerClient: l?.outstandingPerClient ?? d.outstandingPerClient,
+                                         perClientPerWindow: l?.perClientPerMinute ?? d.perClientPerWindow)
             return CoordinatorAccess(
-                control: AccessControl(authenticator: Authenticator(registry: registry, trust: try TrustedAuthorities(pems: pems)),
+                control: AccessControl(authenticator: Authenticator(registry: registry, trust: try TrustedAuthorities(pems: pems),
+                                                                    challengeLimits: limits),
                                        policy: AccessPolicy(proceedings: proceedings)),
                 journal: try IncidentJournal(path: ConfigFile.resolve(a.db, relativeTo: config)), agreementText: agreement)
         }
@@ -190,6 +196,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
         if let ops = c.ops {
             let reports = access?.control
+            // Only sessions a wire login opened from this client node are accepted over HTTP.
+            let httpClient = c.access?.httpClient ?? SubjectReports.defaultHTTPClient
             let endpoint = OpsEndpoint(
                 ready: { coordinator.isReady }, metrics: { coordinator.prometheusText() }, cluster: { coordinator.statusDocument() },
                 adminToken: ops.adminToken,
@@ -215,12 +223,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
                     // A few SQLite reads and one commit, asked for by people at a counter:
                     // rare enough to run on the cooperative pool.
                     { iin, request, session in
-                        SubjectReports.answer(store: store, control: control, session: session, iin: iin, request: request)
+                        SubjectReports.answer(store: store, control: control, session: session, iin: iin, request: request,
+                                           httpClient: httpClient)
                     }
                 },
                 subjectExport: reports.map { control -> @Sendable (String, String, String) async -> (status: Int, body: String) in
                     { iin, request, session in
-                        SubjectExports.answer(store: store, control: control, session: session, iin: iin, request: request)
+                        SubjectExports.answer(store: store, control: control, session: session, iin: iin, request: request,
+                                           httpClient: httpClient)
                     }
                 })
             services.append(try endpoint.application(listen: ops.listen, logger: Logger(label: "tanba.ops")))

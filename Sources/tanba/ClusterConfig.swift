@@ -34,6 +34,25 @@ struct AccessConfig: Codable {
     /// Text file of the user agreement in force, sent with every login challenge and signed
     /// at first login [LEX 17]; default: `CoordinatorAccess.defaultAgreement`.
     var agreementFile: String?
+    /// The client node whose sessions the ops endpoint's subject routes accept (a bearer
+    /// token over HTTP names no node): a login over the wire from this node (its envelope
+    /// key in the coordinator's keyring) opens sessions for HTTP use; sessions issued to any
+    /// other node are refused there. Default `ops-http`.
+    var httpClient: String?
+    /// Login challenge limits (docs/access.md "Challenge limits"); defaults 3 / 10 per
+    /// account, 10 / 30 per client node.
+    var challengeLimits: ChallengeLimitsConfig?
+}
+
+struct ChallengeLimitsConfig: Codable {
+    /// Unused challenges outstanding for one account at once.
+    var outstandingPerAccount: Int?
+    /// Challenges issued for one account per minute.
+    var perAccountPerMinute: Int?
+    /// Unused challenges outstanding for one client node at once.
+    var outstandingPerClient: Int?
+    /// Challenges issued to one client node per minute.
+    var perClientPerMinute: Int?
 }
 
 struct PeerConfig: Codable {

@@ -39,6 +39,20 @@ struct LoginRig {
 }
 
 @Suite struct LoginTests {
+    /// The otpauth:// URI `totp-enroll` prints reads back as the same authenticator (what
+    /// `tanba access totp-code` relies on); anything else is refused.
+    @Test func otpauthURIRoundTrips() {
+        let totp = TOTP.generate()
+        let read = TOTP(uri: totp.uri(account: "dev.inv-1") + "\n")
+        #expect(read == totp && read?.code(at: Date(timeIntervalSince1970: 1_234_567_890)) == totp.code(at: Date(timeIntervalSince1970: 1_234_567_890)))
+        #expect(TOTP(uri: "otpauth://totp/Tanba:x?secret=GEZDGNBVGY3TQOJQ&digits=8&period=60&algorithm=SHA256")
+                == TOTP(secret: Array("1234567890".utf8), digits: 8, period: 60, algorithm: .sha256))
+        for bad in ["otpauth://hotp/Tanba:x?secret=GEZDGNBV", "https://totp/x?secret=GEZDGNBV", "otpauth://totp/x?secret=1!",
+                    "otpauth://totp/x", "otpauth://totp/x?secret=GEZDGNBV&digits=4", "otpauth://totp/x?secret=GEZDGNBV&algorithm=MD5"] {
+            #expect(TOTP(uri: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func rfc6238TestVectors() {
         // RFC 6238 appendix B: 8 digits; the seeds are ASCII "1234567890" repeated.
         let seed = Array("12345678901234567890".utf8)

@@ -64,9 +64,11 @@ final class AccessAccounts: @unchecked Sendable {
     }
 
     /// An approved account with a certificate from the CA and a TOTP secret.
-    func account(_ login: String, _ role: Role, certificateValidFor: TimeInterval = 365 * 86400) throws {
+    /// `iin`: the account holder's IIN (default: a fresh one nobody is enrolled under) — the
+    /// fingerprint second factor verifies against the enrollment under it.
+    func account(_ login: String, _ role: Role, certificateValidFor: TimeInterval = 365 * 86400, iin: IIN? = nil) throws {
         serial += 1
-        var n = serial, made: IIN? = nil
+        var n = serial, made: IIN? = iin
         while made == nil { made = IIN.make(birthDate: .init(year: 1979, month: 5, day: 6), sex: .male, serial: n); n += 1 }
         let id = try registry.submit(AccountApplication(login: login, role: role, action: .register,
                                                         applicant: Applicant(fullName: "User \(login)", iin: made!, organisation: "Org",

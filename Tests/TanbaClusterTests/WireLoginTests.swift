@@ -33,9 +33,8 @@ import X509
     }
 
     static func challenge(_ caller: SignedCaller, _ c: Cluster, _ login: String) async throws -> LoginChallengeAnswer {
-        guard case .login(.challengeAnswer(let a)) = try await answer(caller, c, .login(.challenge(account: login))) else {
-            throw TestFailure("no challenge for \(login)")
-        }
+        let answer = try await answer(caller, c, .login(.challenge(account: login)))
+        guard case .login(.challengeAnswer(let a)) = answer else { throw TestFailure("no challenge for \(login): \(answer)") }
         return a
     }
 
@@ -244,6 +243,133 @@ import X509
         // A locked-out attempt is one entry; the five wrong codes before it are five more.
         #expect(try c.coordinator.store.audit.entries().map(\.entry).filter { $0.actor == "u-locked" && $0.operation == "login" }.count == 6)
         #expect(try c.coordinator.store.audit.verify().ok)
+    }
+
+    /// LOGIN_CHALLENGE is limited per account (3 unused outstanding, 10 a minute, over every
+    /// client node) and per client node (10 outstanding, 30 a minute): the excess gets ERROR
+    /// 23 `too-many-challenges`, the audit log one entry per burst (scope and minute), the
+    /// account no failed login; expired and spent challenges are purged.
+    @Test func challengeFloodIsRefusedPerAccountAndPerClient() async throws {
+        let accounts = try AccessAccounts()
+        try accounts.account("inv-1", .investigatorPolice)
+        let c = try await Self.cluster(accounts)
+        defer { Task { await c.shutdown() } }
+        let other = Self.otherClient(c)
+        func ask(_ caller: SignedCaller, _ login: String) async throws -> WireMessage {
+            try await Self.answer(caller, c, .login(.challenge(account: login)))
+        }
+        func challengeEntries(after count: Int) throws -> [AuditEntry] {
+            try c.coordinator.store.audit.entries().dropFirst(count).map(\.entry).filter { $0.operation == "login-challenge" }
+        }
+        let start = try c.coordinator.store.audit.entries().count
+
+        // Per account: three unused challenges, then every further one is refused — from
+        // this node and from any other — and only the first refusal is audited.
+        for _ in 0..<3 { _ = try await Self.challenge(c.station, c, "inv-1") }
+        var refusals: [WireMessage] = []
+        for _ in 0..<5 { refusals.append(try await ask(c.station, "inv-1")) }
+        refusals.append(try await ask(other, "inv-1"))
+        for r in refusals {
+            #expect(Self.error(r)?.0 == .challengeInvalid
+                    && Self.error(r)?.1.hasPrefix("too-many-challenges: 3 unused challenges outstanding for account inv-1 (at most 3)") == true, "\(r)")
+        }
+        var logged = try challengeEntries(after: start)
+        #expect(logged.count == 1 && logged[0].actor == "inv-1" && logged[0].role == "investigator-police", "\(logged)")
+        #expect(logged.first?.result.hasPrefix("refused: too-many-challenges from station-1: 3 unused challenges outstanding") == true, "\(logged)")
+        // Not a failed login: the flood cannot lock the user out.
+        #expect(try !accounts.registry.events(for: "inv-1").contains { $0.kind == "login-failed" || $0.kind == "locked-out" })
+        #expect(try accounts.auth.challengeTableSize() == 3)
+
+        // The challenges expire; the next request purges them and is answered, and the user logs in.
+        accounts.clock.advance(121)
+        let fresh = try await Self.challenge(c.station, c, "inv-1")
+        #expect(try accounts.auth.challengeTableSize() == 1)
+        guard case .login(.loginAnswer) = try await Self.login(accounts, c.station, c, "inv-1", challenge: fresh) else {
+            Issue.record("login after the flood refused"); return
+        }
+
+        // Per account and minute, even when every challenge is used at once (LOGINs for an
+        // account that does not exist: no lockout to stop them).
+        accounts.clock.advance(61)
+        for _ in 0..<10 {
+            let ch = try await Self.challenge(c.station, c, "ghost")
+            let a = try await Self.login(accounts, c.station, c, "ghost", challenge: ch, factor: .totp("000000"))
+            #expect(Self.error(a)?.1.hasPrefix("unknown-account") == true, "\(a)")
+        }
+        let rate = try await ask(c.station, "ghost")
+        #expect(Self.error(rate)?.1.hasPrefix("too-many-challenges: 10 challenges issued to account ghost in the last minute (at most 10)") == true,
+                "\(rate)")
+        // A minute later, still flooding: one more audit entry, with the count of the first burst.
+        accounts.clock.advance(30)
+        _ = try await ask(c.station, "ghost")
+        accounts.clock.advance(31)
+        for _ in 0..<10 {   // the window has moved on: ten more, then refused again
+            _ = try await Self.login(accounts, c.station, c, "ghost", challenge: try await Self.challenge(c.station, c, "ghost"), factor: .totp("000000"))
+        }
+        _ = try await ask(c.station, "ghost")
+        _ = try await ask(c.station, "ghost")
+        logged = try challengeEntries(after: start).filter { $0.actor == "ghost" }
+        #expect(logged.count == 2 && logged.allSatisfy { $0.role == "unknown" }, "\(logged.map(\.result))")
+        #expect(logged.last?.result.contains("the previous burst of this account refused 2") == true, "\(logged.map(\.result))")
+
+        // Per client node: ten unused challenges for ten different accounts, then refused.
+        accounts.clock.advance(121)
+        for i in 0..<10 { _ = try await Self.challenge(other, c, "name-\(i)") }
+        let byClient = try await ask(other, "name-10")
+        #expect(Self.error(byClient)?.0 == .challengeInvalid
+                && Self.error(byClient)?.1.hasPrefix("too-many-challenges: 10 unused challenges outstanding for client client-2 (at most 10)") == true,
+                "\(byClient)")
+        // Another node is not affected by client-2's flood.
+        _ = try await Self.challenge(c.station, c, "name-10")
+        logged = try challengeEntries(after: start)
+        #expect(logged.last?.actor == "name-10" && logged.last?.result.hasPrefix("refused: too-many-challenges from client-2: 10 unused challenges outstanding for client client-2") == true,
+                "\(logged.map(\.result))")
+        #expect(try c.coordinator.store.audit.verify().ok)
+
+        // Housekeeping purges what expired even when nobody asks for a challenge.
+        accounts.clock.advance(121)
+        await c.coordinator.runAccessHousekeeping()
+        #expect(try accounts.auth.challengeTableSize() == 0)
+    }
+
+    /// The user's own finger as the second factor: the coordinator verifies it through its
+    /// workers against the account holder's enrollment (IIN from the account's profile).
+    /// The holder's finger opens a session; another enrolled person's finger, or a holder
+    /// who is not enrolled, is ERROR 24 `fingerprint-mismatch` — each one audit entry.
+    @Test func fingerprintSecondFactorIsVerifiedByTheWorkers() async throws {
+        let accounts = try AccessAccounts()
+        try accounts.account("exam-3", .examiner, iin: People.iin(3))
+        try accounts.account("exam-9", .examiner, iin: People.iin(9))   // never enrolled
+        let c = try await Self.cluster(accounts)
+        defer { Task { await c.shutdown() } }
+        _ = try await c.enroll(3)
+        _ = try await c.enroll(4)
+        let before = try c.coordinator.store.audit.entries().count
+
+        guard case .login(.loginAnswer(let session)) = try await Self.login(
+            accounts, c.station, c, "exam-3", challenge: try await Self.challenge(c.station, c, "exam-3"), factor: .fingerprint(People.probe(3))) else {
+            Issue.record("the holder's own finger was refused"); return
+        }
+        #expect(session.secondFactor == "fingerprint" && session.account == "exam-3" && session.role == "examiner")
+        let verified = try await Self.answer(c.station, c, .verify(VerifyRequest(claimedIIN: People.iin(3), probe: People.probe(3), requester: Requester(
+            session: session.session, account: "exam-3", role: "examiner", basis: .adjudication, caseNumber: "adj-2026-17"))))
+        guard case .verifyAnswer(let v) = verified else { Issue.record("VERIFY with the fingerprint session: \(verified)"); return }
+        #expect(v.isMatch)
+
+        accounts.clock.advance(30)
+        let foreign = try await Self.login(accounts, c.station, c, "exam-3", challenge: try await Self.challenge(c.station, c, "exam-3"),
+                                           factor: .fingerprint(People.probe(4)))
+        #expect(Self.error(foreign)?.0 == .secondFactorRefused && Self.error(foreign)?.1.hasPrefix("fingerprint-mismatch: ") == true, "\(foreign)")
+        let unenrolled = try await Self.login(accounts, c.station, c, "exam-9", challenge: try await Self.challenge(c.station, c, "exam-9"),
+                                              factor: .fingerprint(People.probe(9)))
+        #expect(Self.error(unenrolled)?.0 == .secondFactorRefused && Self.error(unenrolled)?.1.hasPrefix("fingerprint-mismatch: ") == true,
+                "\(unenrolled)")
+
+        let logins = try Self.loginEntries(c, after: before)
+        #expect(logins.map(\.result) == ["allowed: certificate + fingerprint from station-1; user agreement signed",
+                                         "refused: fingerprint-mismatch from station-1", "refused: fingerprint-mismatch from station-1"],
+                "\(logins.map(\.result))")
+        #expect(try accounts.registry.events(for: "exam-3").contains { $0.kind == "login-failed" && $0.detail.hasPrefix("fingerprint-mismatch") })
     }
 
     /// A coordinator without an access layer has nothing to log in to.

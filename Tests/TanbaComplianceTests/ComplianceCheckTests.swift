@@ -101,16 +101,20 @@ enum OpsServerFixture {
         let access = try AccessWorld(world)
         try access.account("op-7", .branchOperator)
         try access.account("inv-7", .investigatorPolice)
-        let investigator = try await access.session("inv-7")
+        let investigator = try await access.session("inv-7", client: "ops-http")
         let look = try access.control.authorize(token: investigator, action: .viewRecord, basis: .legal(.criminal, caseNumber: "261500031000555"),
                                                 subjectRef: cluster.store.subjectReference(iin))
         #expect(look.allowed)
         try SubjectReports.record(look, in: cluster.store, subject: iin)
-        let branch = try await access.session("op-7")
+        // Over HTTP only sessions of a login from the ops-http client node count; the same
+        // operator's sessions from a station, or opened in-process, are refused there.
+        let branch = try await access.session("op-7", client: "ops-http")
+        let atStation = try await access.session("op-7", client: "station-1")
+        let inProcess = try await access.session("op-7")
 
         let store = cluster.store, control = access.control
         let endpoint = OpsEndpoint(ready: { true }, metrics: { "" }, cluster: { "{}" }, subjectReport: { iin, request, session in
-            SubjectReports.answer(store: store, control: control, session: session, iin: iin, request: request)
+            SubjectReports.answer(store: store, control: control, session: session, iin: iin, request: request, httpClient: "ops-http")
         })
         let (base, server) = try await OpsServerFixture.start(endpoint)
         defer { server.cancel() }
@@ -127,13 +131,22 @@ enum OpsServerFixture {
 
         #expect(try await get(url).0 == 401)
         #expect(try await get(url, token: "not-a-session").0 == 401)
+        let fromStation = try await get(url, token: atStation)
+        #expect(fromStation.0 == 401 && fromStation.1.contains("not-authenticated") && fromStation.1.contains("issued to client station-1")
+                && !fromStation.1.contains("consent"), "\(fromStation)")
+        let unbound = try await get(url, token: inProcess)
+        #expect(unbound.0 == 401 && unbound.1.contains("in-process"), "\(unbound)")
+        // The station's session still works where it was issued (the wire): only HTTP is closed to it.
+        #expect(try control.authorize(token: atStation, claimedLogin: "op-7", claimedRole: "branch-operator", action: .verify,
+                                      basis: .consent(reference: "c-1"), client: "station-1").allowed)
         let asInvestigator = try await get(url, token: investigator)
         #expect(asInvestigator.0 == 403 && asInvestigator.1.contains("action-not-allowed"))
         #expect(try await get(base + "/subjects/\(iin.digits)/report", token: branch).0 == 403, "no request reference")
         #expect(try await get(base + "/subjects/123/report?request=r", token: branch).0 == 400)
         // Every request, refused ones included, is in the store's log.
         let logged = try cluster.store.audit.entries().map(\.entry).filter { $0.operation == "subject-report" }
-        #expect(logged.count == 4 && logged.filter { $0.result == "allowed" }.count == 1)
+        #expect(logged.count == 6 && logged.filter { $0.result == "allowed" }.count == 1)
+        #expect(logged.filter { $0.actor == "op-7" && $0.result.hasPrefix("refused: not-authenticated: not authenticated: the session was issued to") }.count == 2)
     }
 }
 
@@ -153,11 +166,12 @@ enum OpsServerFixture {
         let access = try AccessWorld(world)
         try access.account("op-8", .branchOperator)
         try access.account("inv-8", .investigatorPolice)
-        let branch = try await access.session("op-8"), investigator = try await access.session("inv-8")
+        let branch = try await access.session("op-8", client: "ops-http"), investigator = try await access.session("inv-8", client: "ops-http")
+        let atStation = try await access.session("op-8", client: "station-1")
 
         let store = cluster.store, control = access.control
         let endpoint = OpsEndpoint(ready: { true }, metrics: { "" }, cluster: { "{}" }, subjectExport: { iin, request, session in
-            SubjectExports.answer(store: store, control: control, session: session, iin: iin, request: request)
+            SubjectExports.answer(store: store, control: control, session: session, iin: iin, request: request, httpClient: "ops-http")
         })
         let (base, server) = try await OpsServerFixture.start(endpoint)
         defer { server.cancel() }
@@ -192,14 +206,18 @@ enum OpsServerFixture {
         let asInvestigator = try await HTTPProbe.request(url, token: investigator)
         #expect(asInvestigator.0 == 403 && asInvestigator.1.contains("action-not-allowed") && !asInvestigator.1.contains("fmr"))
         #expect(try await HTTPProbe.request(url).0 == 401)
+        // A session the same operator opened at a station: refused over HTTP, nothing exported.
+        let fromStation = try await HTTPProbe.request(url, token: atStation)
+        #expect(fromStation.0 == 401 && fromStation.1.contains("issued to client station-1") && !fromStation.1.contains("fmr"), "\(fromStation)")
         #expect(try await HTTPProbe.request(base + "/subjects/\(iin.digits)/export", token: branch).0 == 403)
         let stranger = try await HTTPProbe.request(base + "/subjects/\(world.iin(age: 60).digits)/export?request=req-9", token: branch)
         #expect(stranger.0 == 404, "\(stranger)")
 
         // Audited: one entry per request; the export is a transfer in the person's report.
         let logged = try cluster.store.audit.entries().map(\.entry).filter { $0.operation == "export-own-record" }
-        #expect(logged.count == 4 && logged[0].result.hasPrefix("allowed") && logged[0].result.contains("4 ISO/IEC 19794-2:2005 templates, 6 exceptions exported")
-                && logged[3].result.hasSuffix("not enrolled, nothing exported"),
+        #expect(logged.count == 5 && logged[0].result.hasPrefix("allowed") && logged[0].result.contains("4 ISO/IEC 19794-2:2005 templates, 6 exceptions exported")
+                && logged[2].result.hasPrefix("refused: not-authenticated: not authenticated: the session was issued to client station-1")
+                && logged[4].result.hasSuffix("not enrolled, nothing exported"),
                 "\(logged.map(\.result))")
         let report = try #require(try SubjectReports.report(store: store, control: control, token: branch, iin: iin, request: "req-2").value)
         #expect(report.actions.contains { $0.operation == "export-own-record" && $0.kind == .transfer && $0.who == "op-8" },
