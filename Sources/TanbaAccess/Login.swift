@@ -309,6 +309,7 @@ public final class Authenticator: @unchecked Sendable {
         return try registry.locked { try purgeChallengesLocked(at: t) }
     }
 
+    @discardableResult
     private func purgeChallengesLocked(at t: Date) throws -> Int {
         let windowStart = t.addingTimeInterval(-challengeLimits.window)
         let deleted = try db.run("""

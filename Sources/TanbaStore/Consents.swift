@@ -122,7 +122,7 @@ extension Store {
     /// Replaces the kept answer (e.g. with the shard coverage known only after the change
     /// was pushed to the workers). Its own small transaction, replicated like any other.
     public func updateAnswer(_ a: AnsweredRequest) throws {
-        try locked {
+        _ = try locked {
             try write {
                 try db.run("UPDATE answered_requests SET answer = ? WHERE sender = ? AND request_id = ?",
                            [.blob(a.answer), .text(a.sender), .blob(a.requestID)])
