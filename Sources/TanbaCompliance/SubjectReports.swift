@@ -17,9 +17,8 @@ public enum SubjectReports {
     /// holders, as `SubjectTransparency.report` takes them.
     public static func sources(store: Store, iin: IIN) throws -> (events: [AuditEvent], consents: [ConsentHolder]) {
         let ref = store.subjectReference(iin)
-        let events = try store.audit.entries().compactMap { _, e -> AuditEvent? in
-            guard e.subjectRef == ref else { return nil }
-            return AuditEvent(at: e.at, actor: e.actor, role: e.role, basis: e.basis, caseNumber: e.caseNumber,
+        let events = try store.audit.entries(subjectRef: ref).map { _, e in
+            AuditEvent(at: e.at, actor: e.actor, role: e.role, basis: e.basis, caseNumber: e.caseNumber,
                               operation: e.operation, subjectRef: e.subjectRef, result: e.result)
         }
         let consents = try store.consents(iin: iin).map {

@@ -153,6 +153,20 @@ public struct AuditLog {
         try rows().map { ($0.seq, $0.entry) }
     }
 
+    /// The entries about one subject (its `subject_ref`), in order, through the
+    /// per-subject indexes (schema 7) instead of a scan of the whole log.
+    public func entries(subjectRef: String) throws -> [(seq: Int64, entry: AuditEntry)] {
+        let columns = "seq, at, actor, role, basis, case_number, operation, subject_ref, result"
+        return try db.query("""
+            SELECT \(columns) FROM audit_archive WHERE subject_ref = ?1
+            UNION ALL SELECT \(columns) FROM audit_log WHERE subject_ref = ?1 ORDER BY seq
+            """, [.text(subjectRef)]).map { r in
+            (r[0].int64!, AuditEntry(actor: r[2].string ?? "", role: r[3].string ?? "", basis: r[4].string ?? "",
+                                     caseNumber: r[5].string, operation: r[6].string ?? "", subjectRef: r[7].string,
+                                     result: r[8].string ?? "", at: r[1].string ?? ""))
+        }
+    }
+
     /// Walks the whole chain (archived segments and live log) and reports the first
     /// problem. `anchor` is a head published earlier (seq, hex hash): a chain that no
     /// longer reaches it, or reaches it with another hash, was truncated or rewritten.

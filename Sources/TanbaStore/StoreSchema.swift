@@ -221,5 +221,11 @@ public enum StoreSchema {
             CREATE UNIQUE INDEX held_enrollments_pending ON held_enrollments(iin_hash) WHERE status = 'held';
             CREATE INDEX held_enrollments_by_iin ON held_enrollments(iin_hash);
             """),
+        Migration(version: 7, name: "audit by subject", sql: """
+            -- A subject report [PD 24] reads one person's entries out of a log that grows by
+            -- every request of the national system: look them up, do not scan the log.
+            CREATE INDEX audit_log_by_subject ON audit_log(subject_ref, seq) WHERE subject_ref IS NOT NULL;
+            CREATE INDEX audit_archive_by_subject ON audit_archive(subject_ref, seq) WHERE subject_ref IS NOT NULL;
+            """),
     ]
 }

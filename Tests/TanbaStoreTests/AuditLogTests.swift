@@ -175,6 +175,30 @@ import Testing
         #expect(bad.problem == .edited && bad.firstBadSeq == 2)
     }
 
+    /// One subject's entries come from the per-subject indexes of the live log and the
+    /// archive — the same entries, in the same order, as filtering the whole log.
+    @Test func entriesOfOneSubjectSpanArchiveAndLiveLogThroughTheIndexes() throws {
+        let dir = TempDir()
+        let store = try Fixtures.store(in: dir)
+        for i in 0..<30 { try store.record(Fixtures.operatorActor, operation: "verify", subject: Fixtures.iin(i % 4), result: "r\(i)") }
+        try store.record(Fixtures.operatorActor, operation: "status", result: "ok")   // no subject
+        try store.archiveAuditSegment(through: 17)
+        for i in 0..<4 {
+            let ref = store.subjectReference(Fixtures.iin(i))
+            let indexed = try store.audit.entries(subjectRef: ref)
+            let scanned = try store.audit.entries().filter { $0.entry.subjectRef == ref }
+            #expect(indexed.map(\.seq) == scanned.map(\.seq) && indexed.map(\.entry.result) == scanned.map(\.entry.result))
+            #expect(indexed.count == 30 / 4 + (i < 30 % 4 ? 1 : 0))
+            #expect(indexed.contains { $0.seq <= 17 } && indexed.contains { $0.seq > 17 }, "archive and live log both answer")
+        }
+        #expect(try store.audit.entries(subjectRef: store.subjectReference(Fixtures.iin(9))).isEmpty)
+        for table in ["audit_log", "audit_archive"] {
+            let plan = try store.db.query("EXPLAIN QUERY PLAN SELECT seq FROM \(table) WHERE subject_ref = ?1", [.text("x")])
+                .map { $0.compactMap(\.string).joined(separator: " ") }.joined(separator: "; ")
+            #expect(plan.contains("\(table)_by_subject"), "\(table): \(plan)")
+        }
+    }
+
     @Test func archivedEntryRemovedFromLiveLogStillCounts() throws {
         let dir = TempDir()
         let store = try Self.log(6, in: dir)
