@@ -303,14 +303,12 @@ public final class Coordinator: Sendable {
         }
         let basis = try await lawfulBasis(iin: r.iin, record: r.record, exceptions: r.exceptions, sender: sender, actor: actor,
                                           operation: "enroll", today: options.today())
-        let dedupThreshold = options.duplicateThreshold ?? threshold(forFPIR: options.defaultFPIR)
-        let (candidates, coverage) = await scatterSearch(r.record, limit: 10)
+        let (duplicates, coverage) = await possibleDuplicates(of: r.record, enrolledAs: r.iin)
         guard !coverage.isPartial else {
             _ = try await audit(actor, operation: "enroll", subject: r.iin, result: "refused: de-duplication incomplete, missing shards \(coverage.missing)")
             throw CoordinatorError(code: .unavailable,
                                    message: "de-duplication could not search shards \(coverage.missing); nothing was enrolled, retry later")
         }
-        let duplicates = candidates.filter { $0.fusedScore >= dedupThreshold && $0.iin != r.iin }
         if !duplicates.isEmpty {
             // Held in the store (sealed, replicated, with its audit entry and the answer):
             // it survives a restart and a failover, and only an examiner's ADJUDICATE ends it.
@@ -556,6 +554,15 @@ public final class Coordinator: Sendable {
             }
         }
         return succeeded > 0 ? ShardCoverage(contributed: [shard]) : ShardCoverage(missing: [shard])
+    }
+
+    /// 1:N de-duplication of a record to be enrolled under `iin`: the gallery's candidates
+    /// at or above the duplicate threshold, other than `iin` itself. The caller refuses to
+    /// enroll on a partial coverage (never enroll on an incomplete search).
+    func possibleDuplicates(of record: FingerprintRecord, enrolledAs iin: IIN) async -> (duplicates: [TanbaWire.Candidate], coverage: ShardCoverage) {
+        let threshold = options.duplicateThreshold ?? threshold(forFPIR: options.defaultFPIR)
+        let (candidates, coverage) = await scatterSearch(record, limit: 10)
+        return (candidates.filter { $0.fusedScore >= threshold && $0.iin != iin }, coverage)
     }
 
     // MARK: Loading, reconciliation, scaling

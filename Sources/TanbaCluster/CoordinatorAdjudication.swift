@@ -83,15 +83,14 @@ extension Coordinator {
         // acceptance if a possible duplicate the examiner has not seen turns up (or if the
         // search cannot cover every shard) — the hold stays, listed with the new candidates.
         let seen = Set(hold.candidates.map(\.iin))
-        let threshold = options.duplicateThreshold ?? self.threshold(forFPIR: options.defaultFPIR)
-        let (candidates, coverage) = await scatterSearch(hold.record, limit: 10)
+        let (duplicates, coverage) = await possibleDuplicates(of: hold.record, enrolledAs: hold.iin)
         if coverage.isPartial {
             _ = try await audit(actor, operation: "adjudicate", subject: hold.iin,
                                 result: "refused: de-duplication incomplete, missing shards \(coverage.missing)")
             throw CoordinatorError(code: .unavailable, description: "the acceptance's new 1:N search could not reach shards "
                                    + "\(coverage.missing); nothing was decided, retry later")
         }
-        let unseen = candidates.filter { $0.fusedScore >= threshold && $0.iin != hold.iin && !seen.contains($0.iin.digits) }
+        let unseen = duplicates.filter { !seen.contains($0.iin.digits) }
         if !unseen.isEmpty {
             let updated = TanbaStore.HeldEnrollment(iin: hold.iin, record: hold.record, exceptions: hold.exceptions,
                                                     station: hold.station,

@@ -115,15 +115,13 @@ extension Store {
             guard try pendingHoldID(hold.iin) == nil else { throw AdjudicationError.alreadyHeld }
             let id = Store.randomID()
             let key = try keys.createDataKey(owner: id)
-            let sealed = SealedHold(iin: hold.iin.digits, record: Data(try TemplateCodec.encode(hold.record, as: .native)),
-                                    exceptions: hold.exceptions, station: hold.station, candidates: hold.candidates,
-                                    heldAt: hold.heldAt)
+            let sealed = try sealedHold(hold, key: key, id: id)
             try write {
                 try db.run("""
                     INSERT INTO held_enrollments (hold_id, iin_hash, subject_ref, status, candidates, sealed_hold, held_at)
                     VALUES (?, ?, ?, 'held', ?, ?, ?)
                     """, [.blob(id), .blob(iinHash(hold.iin)), .text(subjectReference(hold.iin)), .integer(Int64(hold.candidates.count)),
-                          .blob(try Sealer.seal(json: sealed, key: key, column: Store.holdColumn, owner: id)), .text(hold.heldAt)])
+                          .blob(sealed), .text(hold.heldAt)])
                 try audit.append(auditEntry(actor, "enroll", subjectReference(hold.iin),
                                             "held for adjudication: \(hold.candidates.count) possible duplicate\(hold.candidates.count == 1 ? "" : "s")"))
                 if let answering { try insertAnswer(answering) }
@@ -137,17 +135,21 @@ extension Store {
     public func updateHeldCandidates(_ hold: HeldEnrollment, by actor: Actor, operation: String, result: String) throws {
         try locked {
             guard let id = try pendingHoldID(hold.iin) else { throw AdjudicationError.notHeld }
-            let key = try keys.dataKey(owner: id)
-            let sealed = SealedHold(iin: hold.iin.digits, record: Data(try TemplateCodec.encode(hold.record, as: .native)),
-                                    exceptions: hold.exceptions, station: hold.station, candidates: hold.candidates,
-                                    heldAt: hold.heldAt)
+            let sealed = try sealedHold(hold, key: try keys.dataKey(owner: id), id: id)
             try write {
                 try db.run("UPDATE held_enrollments SET candidates = ?, sealed_hold = ? WHERE hold_id = ?",
-                           [.integer(Int64(hold.candidates.count)),
-                            .blob(try Sealer.seal(json: sealed, key: key, column: Store.holdColumn, owner: id)), .blob(id)])
+                           [.integer(Int64(hold.candidates.count)), .blob(sealed), .blob(id)])
                 try audit.append(auditEntry(actor, operation, subjectReference(hold.iin), result))
             }
         }
+    }
+
+    /// A pending hold sealed under its own data key (the `sealed_hold` column).
+    private func sealedHold(_ hold: HeldEnrollment, key: SymmetricKey, id: [UInt8]) throws -> [UInt8] {
+        let sealed = SealedHold(iin: hold.iin.digits, record: Data(try TemplateCodec.encode(hold.record, as: .native)),
+                                exceptions: hold.exceptions, station: hold.station, candidates: hold.candidates,
+                                heldAt: hold.heldAt)
+        return try Sealer.seal(json: sealed, key: key, column: Store.holdColumn, owner: id)
     }
 
     private func pendingHoldID(_ iin: IIN) throws -> [UInt8]? {
